@@ -1,0 +1,38 @@
+"""maan: ECG+EEG emotion recognition with a Modality Aware Attention Network.
+
+The public API is imported lazily so that ``maan --help`` and the preprocessing workers do
+not pay for PyTorch.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "detect_rpeaks": ("maan.features.ecg", "detect_rpeaks"),
+    "differential_entropy": ("maan.features.eeg", "differential_entropy"),
+    "load_features": ("maan.features.store", "load_features"),
+    "preprocess": ("maan.features.pipeline", "preprocess"),
+    "PreprocessConfig": ("maan.features.pipeline", "PreprocessConfig"),
+    "synth_cohort": ("maan.data", "synth_cohort"),
+    "MaanError": ("maan.errors", "MaanError"),
+    "InvalidInputError": ("maan.errors", "InvalidInputError"),
+    "InvalidSignalError": ("maan.errors", "InvalidSignalError"),
+    "ConfigMismatchError": ("maan.errors", "ConfigMismatchError"),
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        import importlib
+
+        module, attr = _EXPORTS[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'maan' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

@@ -1,0 +1,71 @@
+"""One definition of every constant shared by the pipeline stages.
+
+Readers, synthetic cohorts, feature extraction, the store and the models all import
+from here, so band edges, channel order and window length exist exactly once.
+"""
+from __future__ import annotations
+
+# --- windows (paper 4.1: synchronized 10-s ECG/EEG segments) -----------------------
+WINDOW_SECONDS = 10.0
+STEP_SECONDS = 10.0
+# DE is computed on sub-windows so that each window is a 2-D (channel x time) map per band.
+SUBWINDOW_SECONDS = 1.0
+
+# --- ECG (paper 3.2) ------------------------------------------------------------------
+# RR intervals of one window, zero-embedded to this fixed length. 32 intervals in 10 s is
+# 192 bpm, above any plausible resting/affective heart rate; more intervals are truncated.
+RR_LENGTH = 32
+# A window needs at least this many R-peaks (i.e. MIN_BEATS - 1 RR intervals) to be valid.
+MIN_BEATS = 4
+# Physiological RR range in seconds (30-200 bpm); intervals outside are artefacts.
+RR_MIN_SECONDS = 0.3
+RR_MAX_SECONDS = 2.0
+
+# --- EEG (paper 3.3) ------------------------------------------------------------------
+BANDS: dict[str, tuple[float, float]] = {
+    "theta": (4.0, 8.0),
+    "alpha": (8.0, 14.0),
+    "beta": (14.0, 31.0),
+    "gamma": (31.0, 45.0),
+}
+
+# Band-pass estimators for DE (see maan.features.eeg) and EEG map layouts in the store.
+DE_METHODS = ("fft", "butter")
+DEFAULT_DE_METHOD = "fft"
+LAYOUTS = ("channels", "grid")
+
+# --- AMIGOS (preprocessed release) ----------------------------------------------------
+AMIGOS_FS = 128.0
+AMIGOS_EEG_CHANNELS = (
+    "AF3", "F7", "F3", "FC5", "T7", "P7", "O1", "O2", "P8", "T8", "FC6", "F4", "F8", "AF4",
+)
+AMIGOS_ECG_CHANNELS = ("ECG Right", "ECG Left")
+AMIGOS_COLUMNS = AMIGOS_EEG_CHANNELS + AMIGOS_ECG_CHANNELS + ("GSR",)
+AMIGOS_RATINGS = (
+    "arousal", "valence", "dominance", "liking", "familiarity", "neutral",
+    "disgust", "happiness", "surprise", "anger", "fear", "sadness",
+)
+AMIGOS_N_TRIALS = 20
+AMIGOS_N_SHORT_TRIALS = 16
+
+# --- DREAMER --------------------------------------------------------------------------
+DREAMER_EEG_FS = 128.0
+DREAMER_ECG_FS = 256.0
+DREAMER_EEG_CHANNELS = AMIGOS_EEG_CHANNELS  # both use the Emotiv EPOC 14-channel montage
+DREAMER_ECG_CHANNELS = ("ECG1", "ECG2")
+DREAMER_N_TRIALS = 18
+DREAMER_RATINGS = ("valence", "arousal", "dominance")
+
+# --- labels ---------------------------------------------------------------------------
+TARGETS = ("arousal", "valence")
+# high = rating > threshold
+LABEL_THRESHOLDS = {"amigos": 5.0, "dreamer": 3.0}
+
+# 10-20 positions of the 14 Emotiv channels on a 9x9 grid (row, col), for the optional
+# topographic layout (positions as used by the DEAP/AMIGOS grid-CNN literature).
+TOPO_GRID_SIZE = (9, 9)
+TOPO_POSITIONS = {
+    "AF3": (1, 3), "AF4": (1, 5), "F7": (2, 0), "F3": (2, 2), "F4": (2, 6), "F8": (2, 8),
+    "FC5": (3, 1), "FC6": (3, 7), "T7": (4, 0), "T8": (4, 8), "P7": (6, 0), "P8": (6, 8),
+    "O1": (8, 3), "O2": (8, 5),
+}
