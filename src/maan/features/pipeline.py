@@ -125,6 +125,21 @@ def ecg_rr_windows(ecg, fs: float, starts: np.ndarray, window_samples: int, conf
     return rr, reasons
 
 
+# A channel whose range within a window is below this fraction of the trial's median range is
+# flat (dead electrode, clipped amplifier): its DE would be log(~0).
+FLAT_RELATIVE_RANGE = 1e-4
+
+
+def flat_channel_windows(x: np.ndarray, starts: np.ndarray, window_samples: int) -> np.ndarray:
+    """True for windows where any channel of ``x`` (channels, samples) is flat."""
+    if len(starts) == 0:
+        return np.zeros(0, dtype=bool)
+    index = starts[:, None] + np.arange(window_samples)[None, :]
+    span = np.ptp(x[:, index], axis=-1)  # (channels, windows)
+    reference = np.median(span)
+    return (span <= FLAT_RELATIVE_RANGE * reference).any(axis=0) if reference > 0 else np.ones(len(starts), bool)
+
+
 def eeg_de_windows(eeg, fs: float, starts: np.ndarray, window_samples: int, config: PreprocessConfig):
     """DE maps (n, bands, channels, subwindows) and drop reasons for windows of one trial."""
     n = len(starts)
@@ -140,8 +155,8 @@ def eeg_de_windows(eeg, fs: float, starts: np.ndarray, window_samples: int, conf
         out[mine] = de_subwindows(eeg[:, a:b], fs, starts[mine] - a, window_samples, sub,
                                   bands=config.band_dict, method=config.de_method)
         reasons[mine] = ""
-    flat = ~np.isfinite(out).reshape(n, -1).all(axis=1) & (reasons == "")
-    reasons[flat] = "eeg_flat"  # a channel with zero band power: log(0)
+        flat = flat_channel_windows(eeg, starts[mine], window_samples)
+        reasons[mine[flat]] = "eeg_flat"
     out[~np.isfinite(out)] = 0.0
     return out, reasons
 
@@ -191,8 +206,11 @@ def _trial_problem(record: Record, features: TrialFeatures) -> str | None:
     return None
 
 
-def extract_subject(source: SubjectSource, config: PreprocessConfig, skip_invalid: bool = False) -> SubjectFeatures:
-    """Read one subject and compute all its windows (raises InvalidInputError on bad input)."""
+def extract_subject(source: SubjectSource, config: PreprocessConfig, skip_invalid: bool = False):
+    """Read one subject and compute all its windows (raises InvalidInputError on bad input).
+
+    Returns ``(SubjectFeatures, meta)`` where meta holds the channel and rating names.
+    """
     records = source.load()
     ecg, eeg, trial, start, ratings = [], [], [], [], []
     labels: dict[str, list] = {t: [] for t in config.targets}
@@ -239,6 +257,7 @@ def extract_subject(source: SubjectSource, config: PreprocessConfig, skip_invali
         dropped=dropped,
         invalid_trials=invalid_trials,
         inputs=[file_fingerprint(source.path)],
+        signal_seconds=sum(min(r.ecg.duration, r.eeg.duration) for r in records),
     ), {"rating_names": rating_names or [],
         "eeg_channels": list(records[0].eeg.channels) if records else [],
         "ecg_channels": list(records[0].ecg.channels) if records else []}

@@ -85,6 +85,7 @@ class SubjectFeatures:
     dropped: dict[str, int] = field(default_factory=dict)
     invalid_trials: list[dict] = field(default_factory=list)
     inputs: list[dict] = field(default_factory=list)
+    signal_seconds: float = 0.0  # duration of all trials read (kept or not)
 
 
 class FeatureStoreWriter:
@@ -161,6 +162,7 @@ class FeatureStoreWriter:
         self.manifest["subjects"][features.subject] = {
             "file": rel,
             "windows": int(len(features.trial)),
+            "signal_seconds": round(float(features.signal_seconds), 3),
             "dropped": dict(features.dropped),
             "invalid_trials": features.invalid_trials,
             "inputs": features.inputs,
@@ -183,6 +185,7 @@ class FeatureStoreWriter:
         self.manifest["windows"] = int(sum(e["windows"] for e in subjects.values()))
         self.manifest["dropped"] = dict(sorted(dropped.items()))
         self.manifest["n_subjects"] = len(subjects)
+        self.manifest["signal_hours"] = round(sum(e.get("signal_seconds", 0) for e in subjects.values()) / 3600, 4)
 
     def _save(self) -> None:
         atomic_write_json(self.out / MANIFEST, self.manifest)
