@@ -29,9 +29,9 @@ from _common import TreeMemorySampler, machine  # noqa: E402
 
 def ensure_cohort(folder: Path, subjects: int, seed: int) -> float:
     from maan.data import synth_cohort
-    from maan.features.pipeline import SYNTHETIC_MARKER
+    from maan.data.synthetic import COHORT_MARKER_FILE
 
-    marker = folder / SYNTHETIC_MARKER
+    marker = folder / COHORT_MARKER_FILE
     if marker.exists() and json.loads(marker.read_text()).get("subjects") == subjects:
         return 0.0
     start = time.perf_counter()

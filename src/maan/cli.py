@@ -105,11 +105,12 @@ def cmd_preprocess(args) -> int:
 
 def cmd_demo(args) -> int:
     from .data import synth_cohort
-    from .features.pipeline import SYNTHETIC_MARKER, PreprocessConfig, preprocess
+    from .data.synthetic import COHORT_MARKER_FILE
+    from .features.pipeline import PreprocessConfig, preprocess
 
     root = Path(args.out)
     data = root / "synthetic-amigos"
-    if not (data / SYNTHETIC_MARKER).exists():
+    if not (data / COHORT_MARKER_FILE).exists():
         print(f"[1/2] writing a small SYNTHETIC AMIGOS-format cohort to {data}")
         synth_cohort("amigos", data, n_subjects=args.subjects, seed=args.seed,
                      short_seconds=(30.0, 60.0), long_seconds=(120.0, 180.0))

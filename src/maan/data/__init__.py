@@ -31,8 +31,7 @@ def synth_cohort(format: str, out, n_subjects: int, seed: int = 0, **kwargs):
     every store, table and figure built from it says so.
     """
     from ..errors import MaanError
-    from ..features.pipeline import SYNTHETIC_MARKER
-    from .synthetic import synth
+    from .synthetic import COHORT_MARKER_FILE, synth
 
     if format not in SYNTH_FORMATS:
         raise MaanError(f"unknown format {format!r}; choose one of {', '.join(SYNTH_FORMATS)}")
@@ -44,7 +43,7 @@ def synth_cohort(format: str, out, n_subjects: int, seed: int = 0, **kwargs):
     marker = {"synthetic": True, "format": format, "subjects": n_subjects, "seed": seed,
               "options": {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()},
               "note": "Synthetic cohort written by `maan synth`; not AMIGOS/DREAMER data."}
-    (out / SYNTHETIC_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+    (out / COHORT_MARKER_FILE).write_text(json.dumps(marker, indent=2) + "\n")
     return written
 
 

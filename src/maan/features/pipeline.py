@@ -10,7 +10,6 @@ import multiprocessing
 import platform
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -25,7 +24,6 @@ from .windows import finite_runs, run_of_window, samples_per, window_starts
 
 log = logging.getLogger("maan")
 
-SYNTHETIC_MARKER = "MAAN_SYNTHETIC.json"
 
 
 @dataclass(frozen=True)
@@ -313,8 +311,10 @@ def preprocess(dataset: str, data, out, config: PreprocessConfig | None = None, 
     if config.dataset != dataset:
         raise MaanError(f"config is for dataset {config.dataset!r}, not {dataset!r}")
     sources = list_subjects(dataset, data)
-    data_path = Path(data)
-    synthetic = (data_path if data_path.is_dir() else data_path.parent).joinpath(SYNTHETIC_MARKER).exists()
+    from ..data.synthetic import is_synthetic
+
+    # Conservative: one synthetic file marks the whole store synthetic.
+    synthetic = any(is_synthetic(s.path) for s in sources) or is_synthetic(data)
     writer = FeatureStoreWriter(out, config.to_dict(), {
         "dataset": dataset, "synthetic": synthetic, "data": str(data), "targets": list(config.targets),
         "ecg_shape": [1, config.rr_length], "versions": _versions(),
