@@ -1,0 +1,277 @@
+"""The modality-aware attention network (MAAN, paper 2.2) and its ablations.
+
+``MAAN`` = ECG U-Net branch + EEG U-Net branch + modality-aware fusion attention +
+classifier. ``BaseModel`` is the same network with the fusion attention removed (the pooled
+branch features are simply concatenated), so "base vs proposed" ablates exactly one
+component. ``modalities=("ecg",)`` / ``("eeg",)`` give the single-modality variants.
+
+Reading of paper 2.2 (the text gives no layer sizes; these choices are ours):
+
+* F_ecg (batch, C_ecg, time) is max-pooled over time, F_eeg (batch, C_eeg, H, W) over its
+  two spatial axes, giving one vector per modality.
+* The vectors are concatenated to (batch, C_ecg + C_eeg) and a first 1x1 convolution (over
+  the joint vector as channels, so every output sees both modalities) + SiLU produces a
+  joint score vector of the same length, which is split at C_ecg into an ECG part and an
+  EEG part.
+* A per-modality 1x1 convolution and a sigmoid turn each part into the channel mask
+  A_ecg (batch, C_ecg) / A_eeg (batch, C_eeg), in (0, 1).
+* Each mask rescales its modality's feature map channel-wise (broadcast over time /
+  space). The weighted maps are global-average-pooled and concatenated: that vector is the
+  fused representation the classifier sees (and the one plotted with t-SNE).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from maan.config import AMIGOS_EEG_CHANNELS, BANDS, RR_LENGTH, SUBWINDOW_SECONDS, WINDOW_SECONDS
+from maan.models.unet import UNet
+
+MODALITIES = ("ecg", "eeg")
+FUSIONS = ("attention", "concat")
+MODEL_NAMES = ("maan", "base", "ecg-only", "eeg-only")
+
+# What the feature store writes for AMIGOS: an RR series and a (band, electrode,
+# sub-window) differential-entropy map.
+DEFAULT_ECG_SHAPE = (1, RR_LENGTH)
+DEFAULT_EEG_SHAPE = (len(BANDS), len(AMIGOS_EEG_CHANNELS),
+                     int(round(WINDOW_SECONDS / SUBWINDOW_SECONDS)))
+
+# Chosen so that a 2-core CPU trains >= 2,000 windows/s and answers one window in < 5 ms
+# p99; wider or deeper U-Nets miss the training goal (docs/performance-model.md).
+DEFAULT_WIDTH = 8
+DEFAULT_DEPTH = 2
+
+
+@dataclass
+class ModelOutput:
+    """Everything one forward pass produces.
+
+    ``representation`` is the vector the classifier sees (batch, n_features);
+    ``a_ecg`` / ``a_eeg`` are the fusion-attention channel masks (batch, channels), or
+    ``None`` for a model without fusion attention.
+    """
+
+    logits: torch.Tensor
+    representation: torch.Tensor
+    a_ecg: torch.Tensor | None = None
+    a_eeg: torch.Tensor | None = None
+
+
+class ModalityAwareAttention(nn.Module):
+    """Fusion attention of paper 2.2: joint channel masks for the ECG and EEG maps."""
+
+    def __init__(self, ecg_channels: int, eeg_channels: int):
+        super().__init__()
+        self.ecg_channels = ecg_channels
+        self.eeg_channels = eeg_channels
+        joint = ecg_channels + eeg_channels
+        self.joint_conv = nn.Conv1d(joint, joint, kernel_size=1)
+        # Not ReLU: the pooled vectors are nearly alike across windows at initialisation, so
+        # a ReLU unit that starts negative stays negative for every window and never learns
+        # (a quarter of the joint units, measured); SiLU always passes a gradient.
+        self.joint_activation = nn.SiLU()
+        self.ecg_score = nn.Conv1d(ecg_channels, ecg_channels, kernel_size=1)
+        self.eeg_score = nn.Conv1d(eeg_channels, eeg_channels, kernel_size=1)
+
+    def masks(self, f_ecg: torch.Tensor, f_eeg: torch.Tensor
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A_ecg (batch, C_ecg) and A_eeg (batch, C_eeg), each in (0, 1)."""
+        pooled_ecg = f_ecg.amax(dim=-1)
+        pooled_eeg = f_eeg.amax(dim=(-2, -1))
+        joint = torch.cat([pooled_ecg, pooled_eeg], dim=1).unsqueeze(-1)
+        joint = self.joint_activation(self.joint_conv(joint))
+        ecg_part, eeg_part = torch.split(joint, [self.ecg_channels, self.eeg_channels], dim=1)
+        a_ecg = torch.sigmoid(self.ecg_score(ecg_part)).squeeze(-1)
+        a_eeg = torch.sigmoid(self.eeg_score(eeg_part)).squeeze(-1)
+        return a_ecg, a_eeg
+
+    def forward(self, f_ecg: torch.Tensor, f_eeg: torch.Tensor):
+        """Return the weighted maps and the masks: (F_ecg', F_eeg', A_ecg, A_eeg)."""
+        a_ecg, a_eeg = self.masks(f_ecg, f_eeg)
+        return f_ecg * a_ecg[:, :, None], f_eeg * a_eeg[:, :, None, None], a_ecg, a_eeg
+
+
+def _shape(name: str, shape, rank: int) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(s) for s in shape)
+    except TypeError:
+        raise ValueError(f"{name} must be a tuple of {rank} sizes, got {shape!r}") from None
+    if len(shape) != rank or min(shape) < 1:
+        layout = "(channels, length)" if rank == 2 else "(bands, height, width)"
+        raise ValueError(f"{name} must be {layout} with positive sizes, got {shape}")
+    return shape
+
+
+class MAAN(nn.Module):
+    """Modality-aware attention network: two U-Net branches, fusion attention, classifier.
+
+    Args:
+        ecg_shape: per-window ECG input (channels, length), e.g. ``(1, RR_LENGTH)``.
+        eeg_shape: per-window EEG input (channels, height, width), e.g. (bands,
+            electrodes, sub-windows) or (bands*sub-windows, 9, 9) for the topographic grid.
+        n_classes: classifier outputs (2 for low/high arousal or valence).
+        modalities: ``("ecg", "eeg")`` or one of them for the single-modality ablation; the
+            unused input may be ``None`` in ``forward``.
+        fusion: "attention" (the paper's model) or "concat" (the base model); ``None``
+            means "attention" for two modalities and no fusion for one.
+        width, depth: channels of the first U-Net level (doubled per level) and number of
+            poolings, for both branches; ``ecg_widths`` / ``eeg_widths`` override the
+            per-level channels of one branch (their last entry is the bottleneck).
+        n_units, kernel_size, activation, se, attention_gates: see :class:`UNet`.
+        classifier_hidden, dropout: the two-layer classifier on the representation.
+
+    ``forward(x_ecg, x_eeg)`` returns logits (batch, n_classes); ``forward_with_details``
+    also returns the representation and the masks; ``representation`` only the former.
+    ``config`` holds the constructor arguments, to rebuild the model from a checkpoint.
+    """
+
+    def __init__(self, ecg_shape: Sequence[int] | None = DEFAULT_ECG_SHAPE,
+                 eeg_shape: Sequence[int] | None = DEFAULT_EEG_SHAPE, n_classes: int = 2, *,
+                 modalities: Sequence[str] = MODALITIES, fusion: str | None = None,
+                 width: int = DEFAULT_WIDTH, depth: int = DEFAULT_DEPTH,
+                 ecg_widths: Sequence[int] | None = None,
+                 eeg_widths: Sequence[int] | None = None, n_units: int = 2,
+                 kernel_size: int = 3, activation: str = "relu", se: str = "scse",
+                 attention_gates: bool = True, classifier_hidden: int = 32,
+                 dropout: float = 0.25):
+        super().__init__()
+        modalities = tuple(modalities)
+        if not modalities or len(set(modalities)) != len(modalities) or any(
+                m not in MODALITIES for m in modalities):
+            raise ValueError(
+                f"modalities must be ('ecg', 'eeg'), ('ecg',) or ('eeg',), got {modalities}"
+            )
+        modalities = tuple(m for m in MODALITIES if m in modalities)
+        if fusion is None:
+            fusion = "attention" if len(modalities) == 2 else "concat"
+        if fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS} (or None), got {fusion!r}")
+        if fusion == "attention" and len(modalities) < 2:
+            raise ValueError(
+                "fusion attention needs both modalities; pass fusion='concat' (or None) "
+                f"for the single-modality model {modalities}"
+            )
+        if n_classes < 1:
+            raise ValueError(f"n_classes must be >= 1, got {n_classes}")
+        if width < 1 or depth < 0:
+            raise ValueError(f"width must be >= 1 and depth >= 0, got {width}, {depth}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+
+        default_widths = tuple(width * 2 ** level for level in range(depth + 1))
+        unet_options = dict(n_units=n_units, kernel_size=kernel_size, activation=activation,
+                            se=se, attention_gates=attention_gates)
+        self.modalities = modalities
+        self.fusion = fusion
+        self.n_classes = n_classes
+        self.ecg_shape = self.eeg_shape = None
+        self.ecg_branch = self.eeg_branch = None
+        if "ecg" in modalities:
+            if ecg_shape is None:
+                raise ValueError("ecg_shape is required when 'ecg' is among the modalities")
+            self.ecg_shape = _shape("ecg_shape", ecg_shape, 2)
+            self.ecg_branch = UNet(1, self.ecg_shape[0], self.ecg_shape[1:],
+                                   ecg_widths or default_widths, **unet_options)
+        if "eeg" in modalities:
+            if eeg_shape is None:
+                raise ValueError("eeg_shape is required when 'eeg' is among the modalities")
+            self.eeg_shape = _shape("eeg_shape", eeg_shape, 3)
+            self.eeg_branch = UNet(2, self.eeg_shape[0], self.eeg_shape[1:],
+                                   eeg_widths or default_widths, **unet_options)
+        self.fusion_attention = ModalityAwareAttention(
+            self.ecg_branch.out_channels, self.eeg_branch.out_channels
+        ) if fusion == "attention" else None
+
+        self.representation_size = sum(
+            branch.out_channels for branch in (self.ecg_branch, self.eeg_branch) if branch
+        )
+        self.classifier = nn.Sequential(
+            nn.Linear(self.representation_size, classifier_hidden), nn.ReLU(),
+            nn.Dropout(dropout), nn.Linear(classifier_hidden, n_classes),
+        )
+        self.config = dict(
+            ecg_shape=self.ecg_shape, eeg_shape=self.eeg_shape, n_classes=n_classes,
+            modalities=modalities, fusion=fusion, width=width, depth=depth,
+            ecg_widths=None if ecg_widths is None else tuple(ecg_widths),
+            eeg_widths=None if eeg_widths is None else tuple(eeg_widths),
+            classifier_hidden=classifier_hidden, dropout=dropout, **unet_options,
+        )
+
+    def _check_input(self, name: str, x, shape) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+        if x.dim() != len(shape) + 1 or tuple(x.shape[1:]) != shape:
+            raise ValueError(
+                f"{name} must have shape (batch, {', '.join(map(str, shape))}) as the model "
+                f"was built for, got {tuple(x.shape)}"
+            )
+        return x
+
+    def forward_with_details(self, x_ecg: torch.Tensor | None,
+                             x_eeg: torch.Tensor | None) -> ModelOutput:
+        """Logits, representation and (for the attention model) the masks."""
+        pooled, a_ecg, a_eeg = [], None, None
+        f_ecg = f_eeg = None
+        if self.ecg_branch is not None:
+            f_ecg = self.ecg_branch(self._check_input("x_ecg", x_ecg, self.ecg_shape))
+        if self.eeg_branch is not None:
+            f_eeg = self.eeg_branch(self._check_input("x_eeg", x_eeg, self.eeg_shape))
+        if f_ecg is not None and f_eeg is not None and f_ecg.shape[0] != f_eeg.shape[0]:
+            raise ValueError(
+                f"x_ecg and x_eeg must hold the same windows, got batch sizes "
+                f"{f_ecg.shape[0]} and {f_eeg.shape[0]}"
+            )
+        if self.fusion_attention is not None:
+            f_ecg, f_eeg, a_ecg, a_eeg = self.fusion_attention(f_ecg, f_eeg)
+        if f_ecg is not None:
+            pooled.append(f_ecg.mean(dim=-1))
+        if f_eeg is not None:
+            pooled.append(f_eeg.mean(dim=(-2, -1)))
+        representation = torch.cat(pooled, dim=1) if len(pooled) > 1 else pooled[0]
+        return ModelOutput(self.classifier(representation), representation, a_ecg, a_eeg)
+
+    def forward(self, x_ecg: torch.Tensor | None, x_eeg: torch.Tensor | None = None
+                ) -> torch.Tensor:
+        """Logits (batch, n_classes)."""
+        return self.forward_with_details(x_ecg, x_eeg).logits
+
+    def representation(self, x_ecg: torch.Tensor | None, x_eeg: torch.Tensor | None = None
+                       ) -> torch.Tensor:
+        """The vector before the classifier (batch, representation_size), for t-SNE."""
+        return self.forward_with_details(x_ecg, x_eeg).representation
+
+
+class BaseModel(MAAN):
+    """The paper's base model: MAAN without the fusion attention (plain concatenation).
+
+    Same arguments as :class:`MAAN` except ``fusion``; with the same seed and arguments its
+    parameters are MAAN's minus ``fusion_attention.*``.
+    """
+
+    def __init__(self, ecg_shape: Sequence[int] | None = DEFAULT_ECG_SHAPE,
+                 eeg_shape: Sequence[int] | None = DEFAULT_EEG_SHAPE, n_classes: int = 2,
+                 **kwargs):
+        if "fusion" in kwargs:
+            raise TypeError("BaseModel has no fusion attention; use MAAN(fusion=...) instead")
+        super().__init__(ecg_shape, eeg_shape, n_classes, fusion="concat", **kwargs)
+
+
+def build_model(name: str, ecg_shape: Sequence[int] | None = DEFAULT_ECG_SHAPE,
+                eeg_shape: Sequence[int] | None = DEFAULT_EEG_SHAPE, **kwargs) -> MAAN:
+    """Build a model by name: "maan", "base", "ecg-only" or "eeg-only".
+
+    ``kwargs`` go to :class:`MAAN` (n_classes, width, depth, ...).
+    """
+    if name == "maan":
+        return MAAN(ecg_shape, eeg_shape, fusion="attention", **kwargs)
+    if name == "base":
+        return BaseModel(ecg_shape, eeg_shape, **kwargs)
+    if name == "ecg-only":
+        return MAAN(ecg_shape, None, modalities=("ecg",), **kwargs)
+    if name == "eeg-only":
+        return MAAN(None, eeg_shape, modalities=("eeg",), **kwargs)
+    raise ValueError(f"unknown model {name!r}; choose one of {MODEL_NAMES}")

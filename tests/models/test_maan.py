@@ -1,0 +1,157 @@
+import pytest
+import torch
+
+from maan.models import (
+    DEFAULT_ECG_SHAPE,
+    DEFAULT_EEG_SHAPE,
+    MAAN,
+    BaseModel,
+    InputTooSmallError,
+    build_model,
+)
+
+SMALL = dict(width=4, depth=1)
+
+
+def inputs(batch, ecg_shape=DEFAULT_ECG_SHAPE, eeg_shape=DEFAULT_EEG_SHAPE, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return (torch.randn(batch, *ecg_shape, generator=generator),
+            torch.randn(batch, *eeg_shape, generator=generator))
+
+
+def test_default_shapes_come_from_config():
+    from maan import config
+
+    assert DEFAULT_ECG_SHAPE == (1, config.RR_LENGTH)
+    assert DEFAULT_EEG_SHAPE == (len(config.BANDS), len(config.AMIGOS_EEG_CHANNELS), 10)
+
+
+@pytest.mark.parametrize("name", ["maan", "base"])
+@pytest.mark.parametrize("ecg_shape,eeg_shape", [
+    ((1, 32), (4, 14, 10)), ((1, 20), (4, 19, 10)), ((2, 32), (40, 9, 9)),
+])
+@pytest.mark.parametrize("batch", [1, 5])
+def test_logits_shape_in_eval_mode(name, ecg_shape, eeg_shape, batch):
+    model = build_model(name, ecg_shape, eeg_shape, n_classes=3).eval()
+    with torch.no_grad():
+        logits = model(*inputs(batch, ecg_shape, eeg_shape))
+    assert logits.shape == (batch, 3)
+    assert torch.isfinite(logits).all()
+
+
+def test_details_representation_and_masks():
+    model = MAAN(**SMALL)
+    out = model.forward_with_details(*inputs(6))
+    assert out.logits.shape == (6, 2)
+    assert out.representation.shape == (6, model.representation_size) == (6, 8)
+    assert out.a_ecg.shape == (6, 4) and out.a_eeg.shape == (6, 4)
+    for mask in (out.a_ecg, out.a_eeg):
+        assert ((mask > 0) & (mask < 1)).all()
+    torch.testing.assert_close(model.representation(*inputs(6)), out.representation)
+
+
+def test_masks_change_the_features():
+    torch.manual_seed(0)
+    model = MAAN(**SMALL).eval()
+    x_ecg, x_eeg = inputs(4)
+    with torch.no_grad():
+        with_masks = model.forward_with_details(x_ecg, x_eeg)
+        attention = model.fusion_attention
+        attention.masks = lambda f_ecg, f_eeg: (torch.ones(f_ecg.shape[:2]),
+                                                torch.ones(f_eeg.shape[:2]))
+        unit_masks = model.forward_with_details(x_ecg, x_eeg)
+        unweighted = torch.cat([model.ecg_branch(x_ecg).mean(-1),
+                                model.eeg_branch(x_eeg).mean((-2, -1))], dim=1)
+    torch.testing.assert_close(unit_masks.representation, unweighted)
+    assert (with_masks.representation - unit_masks.representation).abs().max() > 1e-3
+    assert not torch.allclose(with_masks.logits, unit_masks.logits)
+
+
+@pytest.mark.parametrize("name", ["maan", "base", "ecg-only", "eeg-only"])
+def test_gradients_reach_every_parameter(name):
+    torch.manual_seed(0)
+    model = build_model(name, **SMALL).train()
+    loss = torch.nn.functional.cross_entropy(model(*inputs(8)), torch.tensor([0, 1] * 4))
+    loss.backward()
+    for param_name, param in model.named_parameters():
+        assert param.grad is not None, param_name
+        assert param.grad.abs().sum() > 0, param_name
+
+
+def test_every_branch_has_parameters_in_the_attention_model():
+    names = [n for n, _ in MAAN(**SMALL).named_parameters()]
+    for prefix in ("ecg_branch.", "eeg_branch.", "fusion_attention.", "classifier."):
+        assert any(n.startswith(prefix) for n in names), prefix
+
+
+def test_same_seed_same_output_and_other_seed_other_output():
+    def run(seed):
+        torch.manual_seed(seed)
+        model = MAAN(**SMALL).eval()
+        with torch.no_grad():
+            return model(*inputs(3))
+
+    torch.testing.assert_close(run(7), run(7), rtol=0, atol=0)
+    assert not torch.allclose(run(7), run(8))
+
+
+def test_base_model_is_maan_without_fusion_attention():
+    maan, base = MAAN(**SMALL), BaseModel(**SMALL)
+    maan_params = {n: p.shape for n, p in maan.named_parameters()}
+    base_params = {n: p.shape for n, p in base.named_parameters()}
+    assert base.fusion_attention is None
+    assert set(base_params) < set(maan_params)
+    assert all(n.startswith("fusion_attention.") for n in set(maan_params) - set(base_params))
+    assert all(maan_params[n] == shape for n, shape in base_params.items())
+    assert base.forward_with_details(*inputs(2)).a_ecg is None
+    with pytest.raises(TypeError, match="fusion"):
+        BaseModel(fusion="attention")
+
+
+@pytest.mark.parametrize("name,modality", [("ecg-only", "ecg"), ("eeg-only", "eeg")])
+def test_single_modality_variants_ignore_the_other_input(name, modality):
+    model = build_model(name, **SMALL).eval()
+    x_ecg, x_eeg = inputs(3)
+    args = (x_ecg, None) if modality == "ecg" else (None, x_eeg)
+    out = model.forward_with_details(*args)
+    assert model.modalities == (modality,) and model.fusion_attention is None
+    assert out.logits.shape == (3, 2) and out.representation.shape == (3, 4)
+    assert out.a_ecg is None and out.a_eeg is None
+    torch.testing.assert_close(model(x_ecg, x_eeg), out.logits)
+
+
+def test_single_modality_with_fusion_attention_is_rejected():
+    with pytest.raises(ValueError, match="needs both modalities"):
+        MAAN(modalities=("ecg",), fusion="attention")
+
+
+def test_config_rebuilds_an_equivalent_model():
+    torch.manual_seed(0)
+    model = BaseModel((1, 20), (4, 19, 10), n_classes=3, **SMALL).eval()
+    rebuilt = MAAN(**model.config).eval()
+    rebuilt.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        x = inputs(2, (1, 20), (4, 19, 10))
+        torch.testing.assert_close(rebuilt(*x), model(*x))
+
+
+def test_bad_inputs_get_errors_that_say_what_is_expected():
+    model = MAAN(**SMALL)
+    x_ecg, x_eeg = inputs(2)
+    with pytest.raises(ValueError, match=r"x_eeg must have shape \(batch, 4, 14, 10\)"):
+        model(x_ecg, x_eeg[:, :, :13])
+    with pytest.raises(TypeError, match="x_ecg must be a torch.Tensor"):
+        model(None, x_eeg)
+    with pytest.raises(ValueError, match="batch sizes"):
+        model(x_ecg, x_eeg[:1])
+    with pytest.raises(ValueError, match="unknown model"):
+        build_model("transformer")
+    with pytest.raises(ValueError, match="modalities"):
+        MAAN(modalities=("ecg", "gsr"))
+    with pytest.raises(ValueError, match="eeg_shape"):
+        MAAN(eeg_shape=(14, 10))
+
+
+def test_too_small_eeg_map_for_depth_names_the_minimum():
+    with pytest.raises(InputTooSmallError, match="at least 16"):
+        MAAN(eeg_shape=(40, 9, 9), depth=4)
