@@ -91,7 +91,7 @@ def test_subwindows_with_gaps_between_windows():
 def test_eeg_de_on_real_19_channel_recording():
     """Spectral DE agrees with the Butterworth reference on real EEG (eegmat, 19 channels)."""
     mne = pytest.importorskip("mne")
-    from conftest import shared_file
+    from tests.conftest import shared_file
     from scipy import signal
 
     raw = mne.io.read_raw_edf(shared_file("eegmat", "Subject00_1.edf"), preload=True, verbose="error")
