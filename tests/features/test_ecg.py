@@ -1,7 +1,6 @@
 """ECG stage: normalisation, R-peak detection, RR windows (paper 3.2)."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import signal as sps
 
+from tests.conftest import SHARED_DATA, shared_file
 from maan.config import MIN_BEATS, RR_LENGTH, RR_MAX_SECONDS, RR_MIN_SECONDS
 from maan.errors import InvalidSignalError
 from maan.features.ecg import (
@@ -20,9 +20,7 @@ from maan.features.ecg import (
     rr_windows,
 )
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-MITDB = DATA / "mitdb" / "100"
-EEGMAT = DATA / "eegmat"
+MITDB = SHARED_DATA / "mitdb" / "100"
 BEAT_SYMBOLS = set("NLRBAaJSVrFejnE/fQ?")
 
 
@@ -284,8 +282,7 @@ def test_rr_windows_rejects_bad_arguments():
 # --- real data: MIT-BIH record 100 ----------------------------------------------------------
 @pytest.fixture(scope="module")
 def mitdb():
-    if not MITDB.with_suffix(".dat").exists():
-        pytest.skip(f"MIT-BIH record 100 not found at {MITDB.resolve()} (shared test data absent)")
+    shared_file("mitdb", "100.dat")
     wfdb = pytest.importorskip("wfdb", reason="wfdb (test extra) is needed to read MIT-BIH")
     rec = wfdb.rdrecord(str(MITDB))
     ann = wfdb.rdann(str(MITDB), "atr")
@@ -335,9 +332,7 @@ def test_mitdb_rr_windows_all_valid(mitdb):
 
 # --- real data: eegmat (EDF, 500 Hz) ---------------------------------------------------------
 def _eegmat_ecg(name):
-    path = EEGMAT / f"{name}.edf"
-    if not path.exists():
-        pytest.skip(f"eegmat recording not found at {path.resolve()} (shared test data absent)")
+    path = shared_file("eegmat", f"{name}.edf")
     mne = pytest.importorskip("mne", reason="mne (test extra) is needed to read EDF")
     raw = mne.io.read_raw_edf(str(path), preload=True, verbose="ERROR")
     return raw.get_data(picks=["ECG ECG"])[0], float(raw.info["sfreq"])
