@@ -45,6 +45,9 @@ class PreprocessConfig:
     def __post_init__(self):
         if self.de_method not in DE_METHODS:
             raise MaanError(f"unknown DE method {self.de_method!r}; choose one of {', '.join(DE_METHODS)}")
+        if str(self.rpeak_method).lower() not in ecg_features.RPEAK_METHODS:
+            raise MaanError(f"unknown R-peak method {self.rpeak_method!r}; choose one of "
+                            f"{', '.join(ecg_features.RPEAK_METHODS)}")
         if self.layout not in LAYOUTS:
             raise MaanError(f"unknown layout {self.layout!r}; choose one of {', '.join(LAYOUTS)}")
         if self.window_seconds <= 0 or self.step_seconds <= 0 or self.subwindow_seconds <= 0:
