@@ -24,10 +24,10 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 
 from maan import config
 from maan.data.record import Record, Signal, SubjectSource
+from maan.data.matfile import load_mat
 from maan.errors import InvalidInputError
 
 log = logging.getLogger("maan")
@@ -60,19 +60,10 @@ def _load_mat(path: Path) -> dict:
                     blob = zf.read(members[0])
             except zipfile.BadZipFile as e:
                 raise InvalidInputError(path, f"not a readable zip archive ({e})") from None
-            return scipy.io.loadmat(io.BytesIO(blob))
-        return scipy.io.loadmat(str(path))
-    except InvalidInputError:
-        raise
+            return load_mat(io.BytesIO(blob), path)
+        return load_mat(str(path), path)
     except FileNotFoundError:
         raise InvalidInputError(path, "file not found") from None
-    except NotImplementedError as e:  # MATLAB v7.3 (HDF5)
-        raise InvalidInputError(path, f"unsupported MAT version ({e}); re-save it with "
-                                      "save(..., '-v7')") from None
-    except MemoryError:
-        raise
-    except Exception as e:  # truncated, not a MAT file, corrupt stream ...
-        raise InvalidInputError(path, f"not a readable MAT file ({type(e).__name__}: {e})") from None
 
 
 def _cells(path: Path, mat: dict, name: str) -> list:

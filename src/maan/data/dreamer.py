@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 
 from maan import config
 from maan.data.record import Record, Signal, SubjectSource
+from maan.data.matfile import load_mat
 from maan.errors import InvalidInputError
 
 log = logging.getLogger("maan")
@@ -87,17 +87,7 @@ def _strings(value) -> list[str]:
 @functools.lru_cache(maxsize=1)
 def _load_cached(path_str: str, mtime_ns: int, size: int) -> _Dreamer:
     path = Path(path_str)
-    try:
-        mat = scipy.io.loadmat(path_str, verify_compressed_data_integrity=False)
-    except FileNotFoundError:
-        raise InvalidInputError(path, "file not found") from None
-    except NotImplementedError as e:  # MATLAB v7.3 (HDF5)
-        raise InvalidInputError(path, f"unsupported MAT version ({e}); re-save it with "
-                                      "save(..., '-v7')") from None
-    except MemoryError:
-        raise
-    except Exception as e:
-        raise InvalidInputError(path, f"not a readable MAT file ({type(e).__name__}: {e})") from None
+    mat = load_mat(path_str, path, verify_compressed_data_integrity=False)
     if "DREAMER" not in mat:
         found = sorted(k for k in mat if not k.startswith("__"))
         raise InvalidInputError(path, f"no variable 'DREAMER' (found: {', '.join(found) or 'none'})")
