@@ -40,7 +40,20 @@ def _add_preprocess_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--layout", choices=LAYOUTS, default="channels",
                    help="EEG map layout: bands x channels x sub-windows, or a 9x9 topographic grid (default: %(default)s)")
     g.add_argument("--threshold", type=float, default=None,
-                   help="label = rating > threshold (default: 5 on AMIGOS' 1-9, 3 on DREAMER's 1-5)")
+                   help="label = rating > threshold (default: 5 on AMIGOS' 1-9, 3 on DREAMER's 1-5; "
+                        "recordings: none, the label columns must be 0/1)")
+
+    g = p.add_argument_group("recordings (--dataset recordings: any file MNE reads, one trial per file)")
+    g.add_argument("--labels", default=None, metavar="CSV",
+                   help="labels table with columns file (relative to --data), subject, then one column per "
+                        "target, 0/1 or ratings with --threshold (default: DATA/labels.csv)")
+    g.add_argument("--ecg-channel", default=None, metavar="NAME",
+                   help="ECG channel (default: the single channel whose MNE type or name says ECG)")
+    g.add_argument("--exclude", nargs="+", action="extend", default=None, metavar="NAME",
+                   help="EEG-typed channels that are not EEG, e.g. a reference (default: none; "
+                        "eegmat needs --exclude \"EEG A2-A1\")")
+    g.add_argument("--fs", type=float, default=None, metavar="HZ",
+                   help="rate both modalities are resampled to with MNE (default: 128)")
 
 
 def _config_from_args(dataset: str, args):
@@ -49,6 +62,10 @@ def _config_from_args(dataset: str, args):
     kwargs = dict(dataset=dataset, window_seconds=args.window, step_seconds=args.step,
                   subwindow_seconds=args.subwindow, de_method=args.de_method, layout=args.layout,
                   threshold=args.threshold)
+    # recordings-only options, passed only when given (PreprocessConfig refuses them elsewhere)
+    for name in ("labels", "ecg_channel", "exclude", "fs"):
+        if getattr(args, name, None) is not None:
+            kwargs[name] = tuple(args.exclude) if name == "exclude" else getattr(args, name)
     if args.rpeak_method:
         kwargs["rpeak_method"] = args.rpeak_method
     return PreprocessConfig(**kwargs)
@@ -152,9 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("preprocess", help="read a dataset into a resumable feature store",
                        description="Cut synchronized windows, compute RR series (ECG) and differential-entropy "
                        "maps (EEG), and store them with labels. Reruns resume; finished subjects are kept.")
-    p.add_argument("--dataset", required=True, choices=("amigos", "dreamer"), help="input dataset format")
+    p.add_argument("--dataset", required=True, choices=("amigos", "dreamer", "recordings"),
+                   help="input dataset format (recordings: EDF/BDF/FIF/BrainVision... with a --labels table)")
     p.add_argument("--data", required=True, metavar="DIR",
-                   help="AMIGOS: folder of Data_Preprocessed_PXX.mat/.zip; DREAMER: DREAMER.mat or its folder")
+                   help="AMIGOS: folder of Data_Preprocessed_PXX.mat/.zip; DREAMER: DREAMER.mat or its folder; "
+                        "recordings: the folder the labels' file column is relative to")
     p.add_argument("--out", required=True, metavar="FEATURES", help="feature store folder")
     p.add_argument("--jobs", type=int, default=jobs_default, help="subjects processed in parallel (default: %(default)s)")
     p.add_argument("--skip-invalid", action="store_true",

@@ -1,4 +1,5 @@
-"""Readers (AMIGOS, DREAMER) and format-faithful synthetic cohorts, all yielding ``Record``s."""
+"""Readers (AMIGOS, DREAMER, labelled recordings read with MNE) and format-faithful synthetic
+cohorts, all yielding ``Record``s."""
 from __future__ import annotations
 
 import json
@@ -19,8 +20,16 @@ def _dreamer(data):
     return list_dreamer_subjects(data)
 
 
-# dataset name -> function(data path) -> list[SubjectSource]
-READERS = {"amigos": _amigos, "dreamer": _dreamer}
+def _recordings(data, **options):
+    """Options: labels, ecg_channel, exclude, fs, threshold, targets (see maan.data.recordings)."""
+    from .recordings import list_recordings_subjects
+
+    return list_recordings_subjects(data, **options)
+
+
+# dataset name -> function(data path, **reader options) -> list[SubjectSource]
+# (only "recordings" takes options; PreprocessConfig.reader_options() supplies them)
+READERS = {"amigos": _amigos, "dreamer": _dreamer, "recordings": _recordings}
 SYNTH_FORMATS = ("amigos", "dreamer")
 
 

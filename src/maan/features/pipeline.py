@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import platform
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -24,6 +25,9 @@ from .windows import finite_runs, run_of_window, samples_per, window_starts
 
 log = logging.getLogger("maan")
 
+RECORDINGS = "recordings"  # the labelled-recordings dataset (maan.data.recordings)
+_RECORDINGS_OPTIONS = (("labels", "--labels"), ("ecg_channel", "--ecg-channel"), ("exclude", "--exclude"),
+                       ("fs", "--fs"))
 
 
 @dataclass(frozen=True)
@@ -39,10 +43,34 @@ class PreprocessConfig:
     rpeak_method: str = ecg_features.DEFAULT_RPEAK_METHOD
     de_method: str = DEFAULT_DE_METHOD
     layout: str = "channels"
-    threshold: float | None = None  # None: the dataset's default (C.LABEL_THRESHOLDS)
-    targets: tuple = C.TARGETS
+    threshold: float | None = None  # None: the dataset's default (C.LABEL_THRESHOLDS); recordings: 0/1 as is
+    targets: tuple | None = None  # None: arousal, valence; recordings: every label column of the table
+    # --- recordings only (see maan.data.recordings) ---
+    # The labels table (default DATA/labels.csv). Its path is not hashed: its columns are the
+    # targets (hashed) and its content is fingerprinted as an input of every subject.
+    labels: str | None = None
+    ecg_channel: str | None = None  # None: the single channel typed or named ECG
+    exclude: tuple = ()  # EEG-typed channels that are not EEG (eegmat: "EEG A2-A1")
+    fs: float | None = None  # common rate both modalities are resampled to; None: 128 Hz
 
     def __post_init__(self):
+        if self.targets is None and self.dataset != RECORDINGS:
+            object.__setattr__(self, "targets", C.TARGETS)
+        elif self.targets is not None:
+            object.__setattr__(self, "targets", tuple(self.targets))
+        exclude = (self.exclude,) if isinstance(self.exclude, str) else tuple(self.exclude or ())
+        object.__setattr__(self, "exclude", exclude)
+        if self.labels is not None:
+            object.__setattr__(self, "labels", os.fspath(self.labels))
+        if self.dataset != RECORDINGS:
+            given = [flag for name, flag in _RECORDINGS_OPTIONS if getattr(self, name)]
+            if given:
+                raise MaanError(f"{', '.join(given)} only appl{'y' if len(given) > 1 else 'ies'} to --dataset {RECORDINGS}")
+        if self.fs is not None:
+            top = max(hi for _, _, hi in self.bands)
+            if not self.fs > 2 * top:
+                raise MaanError(f"--fs {self.fs:g} Hz is too low: the EEG bands reach {top:g} Hz, "
+                                f"so the rate must exceed {2 * top:g} Hz")
         if self.de_method not in DE_METHODS:
             raise MaanError(f"unknown DE method {self.de_method!r}; choose one of {', '.join(DE_METHODS)}")
         if str(self.rpeak_method).lower() not in ecg_features.RPEAK_METHODS:
@@ -57,10 +85,29 @@ class PreprocessConfig:
             raise MaanError("the window length must be a whole number of sub-windows")
 
     @property
-    def label_threshold(self) -> float:
+    def label_threshold(self) -> float | None:
+        """label = rating > this; None: the (recordings) target columns are 0/1 labels already."""
         if self.threshold is not None:
             return float(self.threshold)
+        if self.dataset == RECORDINGS:
+            return None
         return C.LABEL_THRESHOLDS.get(self.dataset, 5.0)
+
+    @property
+    def sample_rate(self) -> float | None:
+        """The rate recordings are resampled to (None for datasets read at their own rates)."""
+        if self.dataset != RECORDINGS:
+            return None
+        from ..data.recordings import DEFAULT_FS
+
+        return float(self.fs) if self.fs is not None else DEFAULT_FS
+
+    def reader_options(self) -> dict:
+        """Keyword options for the dataset's reader (READERS[dataset]); none but for recordings."""
+        if self.dataset != RECORDINGS:
+            return {}
+        return {"labels": self.labels, "ecg_channel": self.ecg_channel, "exclude": self.exclude,
+                "fs": self.sample_rate, "threshold": self.threshold, "targets": self.targets}
 
     @property
     def band_dict(self) -> dict:
@@ -73,8 +120,15 @@ class PreprocessConfig:
     def to_dict(self) -> dict:
         out = asdict(self)
         out["bands"] = [list(b) for b in self.bands]
-        out["targets"] = list(self.targets)
+        out["targets"] = None if self.targets is None else list(self.targets)
         out["threshold"] = self.label_threshold
+        del out["labels"]  # see the field: the table is fingerprinted, its columns are the targets
+        if self.dataset == RECORDINGS:
+            out["exclude"] = sorted(self.exclude)
+            out["fs"] = self.sample_rate
+        else:  # absent, so that stores of the other datasets keep their config hash
+            for name in ("ecg_channel", "exclude", "fs"):
+                del out[name]
         return out
 
 
@@ -239,8 +293,9 @@ def extract_subject(source: SubjectSource, config: PreprocessConfig, skip_invali
         if any(not np.isfinite(v) for v in values.values()):
             dropped["missing_rating"] = dropped.get("missing_rating", 0) + n
             continue
+        threshold = config.label_threshold
         for t, v in values.items():
-            labels[t].append(np.full(n, int(v > config.label_threshold), dtype=np.int8))
+            labels[t].append(np.full(n, int(v) if threshold is None else int(v > threshold), dtype=np.int8))
         ecg.append(features.ecg)
         eeg.append(features.eeg)
         trial.append(np.full(n, record.trial, dtype=np.int32))
@@ -260,27 +315,36 @@ def extract_subject(source: SubjectSource, config: PreprocessConfig, skip_invali
         labels={t: cat(v, np.zeros(0, np.int8)) for t, v in labels.items()},
         dropped=dropped,
         invalid_trials=invalid_trials,
-        inputs=[file_fingerprint(source.path)],
+        inputs=_fingerprints(source, records),
         signal_seconds=sum(min(r.ecg.duration, r.eeg.duration) for r in records),
     ), {"rating_names": rating_names or [],
         "eeg_channels": list(records[0].eeg.channels) if records else [],
         "ecg_channels": list(records[0].ecg.channels) if records else []}
 
 
+def _fingerprints(source: SubjectSource, records) -> list[dict]:
+    """The subject's source file, then every other file its trials were read from (recordings:
+    the labels table, then each recording), so that a change to any of them redoes the subject."""
+    others = dict.fromkeys(r.source for r in records if r.source and r.source != source.path)
+    return [file_fingerprint(source.path)] + [file_fingerprint(p) for p in others if os.path.isfile(p)]
+
+
 # -- datasets -------------------------------------------------------------------------------
-def list_subjects(dataset: str, data) -> list[SubjectSource]:
+def list_subjects(dataset: str, data, config: PreprocessConfig | None = None) -> list[SubjectSource]:
+    """The dataset's subjects; ``config`` supplies the reader's options (recordings only)."""
     from ..data import READERS
 
     if dataset not in READERS:
         raise MaanError(f"unknown dataset {dataset!r}; choose one of {', '.join(READERS)}")
-    return READERS[dataset](data)
+    options = config.reader_options() if config is not None else {}
+    return READERS[dataset](data, **options) if options else READERS[dataset](data)
 
 
 def _versions() -> dict:
     from importlib import metadata
 
     out = {"python": platform.python_version()}
-    for name in ("maan", "numpy", "scipy", "neurokit2", "h5py"):
+    for name in ("maan", "numpy", "scipy", "neurokit2", "h5py", "mne"):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -313,7 +377,9 @@ def preprocess(dataset: str, data, out, config: PreprocessConfig | None = None, 
     config = config or PreprocessConfig(dataset=dataset)
     if config.dataset != dataset:
         raise MaanError(f"config is for dataset {config.dataset!r}, not {dataset!r}")
-    sources = list_subjects(dataset, data)
+    sources = list_subjects(dataset, data, config)
+    if config.targets is None:  # recordings: the label columns of the table
+        config = replace(config, targets=tuple(getattr(sources, "targets", ()) or C.TARGETS))
     from ..data.synthetic import is_synthetic
 
     # Conservative: one synthetic file marks the whole store synthetic.
@@ -321,6 +387,7 @@ def preprocess(dataset: str, data, out, config: PreprocessConfig | None = None, 
     writer = FeatureStoreWriter(out, config.to_dict(), {
         "dataset": dataset, "synthetic": synthetic, "data": str(data), "targets": list(config.targets),
         "ecg_shape": [1, config.rr_length], "versions": _versions(),
+        **({"labels": str(sources.labels)} if getattr(sources, "labels", None) else {}),
     }, overwrite=overwrite)
     todo = [i for i, s in enumerate(sources) if not writer.is_done(s.subject)]
     bar = tqdm(total=len(sources), initial=len(sources) - len(todo), unit="subject",

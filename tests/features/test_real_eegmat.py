@@ -1,0 +1,105 @@
+"""Real-data check on ../shared/data/eegmat (4 subjects, rest `_1` 182 s and arithmetic `_2` 62 s,
+EDF+ at 500 Hz, 19 EEG + `EEG A2-A1` + `ECG ECG`), read as a recordings dataset.
+
+Decisions recorded here:
+- Subject02_1.edf has a disconnected ECG lead (noise only): strict preprocessing stops on it
+  with one line naming the file; with skip_invalid its 18 windows are dropped and counted as
+  ``ecg_no_beats`` and the trial is listed in the manifest. So every subject accounts for
+  exactly 18 + 6 windows (kept + dropped), and the drops are asserted exactly.
+- Subject01's arithmetic recording loses one window to an implausible RR interval
+  (``ecg_rr_out_of_range``) with the default R-peak detector.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from maan import load_features, preprocess
+from maan.errors import InvalidInputError
+from maan.features.pipeline import PreprocessConfig
+from tests.conftest import shared_file
+
+SUBJECTS = ("Subject00", "Subject01", "Subject02", "Subject03")
+REST_WINDOWS, TASK_WINDOWS = 18, 6  # 182 s and 62 s in 10-s windows
+EEG_CHANNELS = ["EEG Fp1", "EEG Fp2", "EEG F3", "EEG F4", "EEG F7", "EEG F8", "EEG T3", "EEG T4", "EEG C3",
+                "EEG C4", "EEG T5", "EEG T6", "EEG P3", "EEG P4", "EEG O1", "EEG O2", "EEG Fz", "EEG Cz", "EEG Pz"]
+# (kept rest windows, kept task windows, drops by reason) per subject
+EXPECTED = {
+    "Subject00": (18, 6, {}),
+    "Subject01": (18, 5, {"ecg_rr_out_of_range": 1}),
+    "Subject02": (0, 6, {"ecg_no_beats": 18}),
+    "Subject03": (18, 6, {}),
+}
+
+
+@pytest.fixture(scope="module")
+def eegmat(tmp_path_factory):
+    data = shared_file("eegmat")
+    for s in SUBJECTS:
+        for part in (1, 2):
+            shared_file("eegmat", f"{s}_{part}.edf")
+    root = tmp_path_factory.mktemp("eegmat")
+    labels = root / "labels.csv"
+    labels.write_text("file,subject,task\n" + "".join(f"{s}_{p}.edf,{s},{p - 1}\n" for s in SUBJECTS for p in (1, 2)))
+    return data, labels, root
+
+
+def config(labels):
+    return PreprocessConfig(dataset="recordings", labels=str(labels), exclude=("EEG A2-A1",))
+
+
+@pytest.fixture(scope="module")
+def store(eegmat):
+    data, labels, root = eegmat
+    manifest = preprocess("recordings", data, root / "features", config(labels), jobs=2, skip_invalid=True,
+                          progress=False)
+    return manifest, load_features(root / "features")
+
+
+def test_strict_mode_stops_on_the_disconnected_ecg_lead(eegmat, tmp_path):
+    data, labels, _ = eegmat
+    with pytest.raises(InvalidInputError, match=r"Subject02_1\.edf: trial 1: ECG has no detectable beats"):
+        preprocess("recordings", data, tmp_path / "strict", config(labels), progress=False)
+
+
+def test_window_counts_and_drops_are_exact(store):
+    manifest, features = store
+    assert manifest["targets"] == ["task"] and list(features.labels) == ["task"]
+    assert manifest["config"]["fs"] == 128.0 and manifest["config"]["exclude"] == ["EEG A2-A1"]
+    for subject, (rest, task, dropped) in EXPECTED.items():
+        entry = manifest["subjects"][subject]
+        assert entry["dropped"] == dropped, subject
+        assert entry["windows"] + sum(entry["dropped"].values()) == REST_WINDOWS + TASK_WINDOWS
+        mine = features.subject == subject
+        assert (mine & (features.task == 0)).sum() == rest, subject
+        assert (mine & (features.task == 1)).sum() == task, subject
+        np.testing.assert_array_equal(features.trial[mine], 1 + features.task[mine])
+        assert [fp["path"].rsplit("/", 1)[-1] for fp in entry["inputs"]] == \
+            ["labels.csv", f"{subject}_1.edf", f"{subject}_2.edf"]
+    assert manifest["subjects"]["Subject02"]["invalid_trials"] == [
+        {"trial": 1, "reason": "ECG has no detectable beats (flat or absent lead)"}]
+    assert manifest["windows"] == sum(r + t for r, t, _ in EXPECTED.values()) == 77
+
+
+def test_shapes_come_from_the_recordings(store):
+    manifest, features = store
+    assert manifest["eeg_channels"] == EEG_CHANNELS and manifest["ecg_channels"] == ["ECG ECG"]
+    assert manifest["eeg_shape"] == [4, 19, 10] and features.eeg.shape == (77, 4, 19, 10)
+    assert features.ecg.shape == (77, 1, 32)
+    # EEG in µV (as AMIGOS/DREAMER): DE of a few-µV band signal is around 0-5 nats, not log(1e-6)
+    assert np.all(np.isfinite(features.eeg)) and -2 < np.median(features.eeg) < 6
+
+
+def _median_hr(rr_windows) -> float:
+    rr = rr_windows[:, 0]
+    return float(np.median([60.0 / np.median(r[r > 0]) for r in rr]))
+
+
+def test_heart_rate_rises_during_arithmetic_for_subject00(store):
+    _, features = store
+    mine = features.subject == "Subject00"
+    rest = _median_hr(features.ecg[mine & (features.task == 0)])
+    task = _median_hr(features.ecg[mine & (features.task == 1)])
+    # NeuroKit2's default detector gives 76 bpm at rest and 100 bpm in the task (shared/data/README.md)
+    assert rest == pytest.approx(76, abs=4) and task == pytest.approx(100, abs=5)
+    assert task - rest > 15
