@@ -1,0 +1,81 @@
+"""Baselines run on the same folds as the networks, in every run and every table.
+
+* ``majority``: predicts the training folds' majority class for every test window (score =
+  the training prior, so its ROC-AUC is 0.5). Any model must beat this line.
+* ``logistic``: scikit-learn ``LogisticRegression`` (L2, C=1, ``class_weight="balanced"``) on
+  pooled window features: RR/heart-rate statistics (mean RR, SDNN, RMSSD, min and max RR,
+  mean heart rate, number of RR intervals) plus the mean differential entropy of every
+  (band, channel) over the window's sub-windows. Features are standardised on the training
+  fold (``--normalize train``) or per subject (``--normalize subject``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .normalize import standardize_by_group
+
+BASELINES = ("majority", "logistic")
+
+
+def rr_statistics(ecg: np.ndarray) -> np.ndarray:
+    """(n, 7) heart features from zero-embedded RR series (n, 1, L) in seconds."""
+    rr = np.asarray(ecg, dtype=np.float64).reshape(len(ecg), -1)
+    mask = rr != 0
+    count = mask.sum(axis=1)
+    safe = np.maximum(count, 1)
+    mean = (rr * mask).sum(axis=1) / safe
+    var = (((rr - mean[:, None]) ** 2) * mask).sum(axis=1) / safe
+    diffs = np.diff(rr, axis=1)
+    dmask = mask[:, 1:] & mask[:, :-1]
+    rmssd = np.sqrt((diffs ** 2 * dmask).sum(axis=1) / np.maximum(dmask.sum(axis=1), 1))
+    rr_min = np.where(mask, rr, np.inf).min(axis=1)
+    rr_max = np.where(mask, rr, -np.inf).max(axis=1)
+    rr_min[count == 0] = 0.0
+    rr_max[count == 0] = 0.0
+    hr = np.where(mean > 0, 60.0 / np.where(mean > 0, mean, 1.0), 0.0)
+    return np.stack([mean, np.sqrt(var), rmssd, rr_min, rr_max, hr, count.astype(np.float64)], axis=1)
+
+
+def mean_de(eeg: np.ndarray, layout: str = "channels", n_bands: int = 4) -> np.ndarray:
+    """Mean DE per (band, channel) over the sub-windows, flattened: (n, bands*channels)."""
+    eeg = np.asarray(eeg, dtype=np.float64)
+    n = len(eeg)
+    if layout == "grid":
+        planes = eeg.shape[1]
+        per_band = eeg.reshape(n, n_bands, planes // n_bands, -1).mean(axis=2)  # n, band, cells
+        used = np.any(per_band != 0, axis=(0, 1))  # drop grid cells without an electrode
+        return per_band[:, :, used].reshape(n, -1)
+    return eeg.mean(axis=-1).reshape(n, -1)
+
+
+def window_features(ecg, eeg, layout: str = "channels", n_bands: int = 4) -> np.ndarray:
+    """The logistic baseline's input: RR statistics + mean DE per band and channel."""
+    return np.concatenate([rr_statistics(ecg), mean_de(eeg, layout, n_bands)], axis=1)
+
+
+def majority_baseline(y_train, n_test: int) -> tuple[np.ndarray, np.ndarray]:
+    """(predictions, scores) of the training majority class (ties -> high)."""
+    y_train = np.asarray(y_train).astype(int)
+    prior = float(y_train.mean()) if len(y_train) else 0.5
+    label = int(prior >= 0.5)
+    return np.full(n_test, label, dtype=int), np.full(n_test, prior)
+
+
+def logistic_baseline(x: np.ndarray, y, train_idx, test_idx, normalize: str = "train",
+                      subject=None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(predictions, P(high)) of the logistic regression fitted on ``train_idx`` only."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    y = np.asarray(y).astype(int)
+    if normalize == "subject":
+        x = standardize_by_group(x, np.asarray(subject))
+    x_train, y_train = x[train_idx], y[train_idx]
+    if len(np.unique(y_train)) < 2:
+        return majority_baseline(y_train, len(test_idx))
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, class_weight="balanced", max_iter=2000,
+                                                               random_state=seed))
+    model.fit(x_train, y_train)
+    score = model.predict_proba(x[test_idx])[:, 1]
+    return (score >= 0.5).astype(int), score

@@ -1,0 +1,178 @@
+"""Checkpoints: a plain ``state_dict`` (``NAME.pt``) plus its JSON configuration (``NAME.json``).
+
+The JSON holds everything prediction needs later: model name and keyword arguments, input
+shapes, target, normalisation statistics, the feature store's preprocessing configuration
+and EEG channel names, training hyperparameters, package versions, and the SHA-256 of the
+``.pt`` file. Both files are written atomically (temporary file + rename), the ``.pt`` first,
+so a ``.json`` only ever describes a complete weights file.
+
+Checkpoints are untrusted input: the weights are read with ``torch.load(weights_only=True)``
+(tensors only, no pickled code), the hash is checked, and every problem (missing, corrupt,
+truncated, mismatched, built for other inputs) is an :class:`~maan.errors.InvalidInputError`
+or :class:`~maan.errors.ConfigMismatchError` naming the file.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import ConfigMismatchError, InvalidInputError
+from ..features.store import atomic_write_bytes, atomic_write_json
+from ..models import MODEL_NAMES, build_model
+from .normalize import Normalizer
+
+CHECKPOINT_FORMAT = "maan-checkpoint"
+CHECKPOINT_VERSION = 1
+# preprocessing settings that change what a network input means; a store that differs in any
+# of them cannot be fed to a checkpoint
+FEATURE_KEYS = ("window_seconds", "subwindow_seconds", "bands", "rr_length", "de_method", "layout")
+
+
+def versions() -> dict:
+    import platform
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for name in ("maan", "torch", "lightning", "scikit-learn", "numpy"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def paths(path) -> tuple[Path, Path]:
+    """(weights .pt, config .json) for a checkpoint given as folder, .pt or .json path."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.pt"
+    if path.suffix == ".json":
+        return path.with_suffix(".pt"), path
+    return path, path.with_suffix(".json")
+
+
+def save_checkpoint(path, model: torch.nn.Module, *, model_name: str, model_kwargs: dict, ecg_shape, eeg_shape,
+                    target: str, normalizer: Normalizer, manifest: dict, training: dict | None = None,
+                    extra: dict | None = None) -> Path:
+    """Write ``path`` (.pt, state_dict) and its .json; returns the .pt path."""
+    pt, js = paths(path)
+    buffer = io.BytesIO()
+    torch.save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, buffer)
+    data = buffer.getvalue()
+    meta = {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": CHECKPOINT_VERSION,
+        "weights": pt.name,
+        "weights_sha256": hashlib.sha256(data).hexdigest(),
+        "model": {"name": model_name, "kwargs": dict(model_kwargs or {}), "n_classes": 2},
+        "ecg_shape": [int(s) for s in ecg_shape],
+        "eeg_shape": [int(s) for s in eeg_shape],
+        "target": target,
+        "targets": list(manifest.get("targets", [target])),
+        "normalizer": normalizer.for_prediction().to_dict(),
+        "store": {
+            "dataset": manifest.get("dataset"),
+            "synthetic": bool(manifest.get("synthetic", False)),
+            "config": manifest.get("config", {}),
+            "eeg_channels": manifest.get("eeg_channels"),
+        },
+        "training": training or {},
+        "versions": versions(),
+    }
+    meta.update(extra or {})
+    atomic_write_bytes(pt, data)
+    atomic_write_json(js, meta)
+    return pt
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the network (eval mode, CPU), its normaliser and configuration."""
+
+    model: torch.nn.Module
+    normalizer: Normalizer
+    meta: dict
+    path: Path
+
+    @property
+    def target(self) -> str:
+        return self.meta["target"]
+
+    @property
+    def model_name(self) -> str:
+        return self.meta["model"]["name"]
+
+    def check_store(self, manifest: dict) -> None:
+        """Raise ConfigMismatchError if a feature store's inputs differ from the training store's."""
+        ecg_shape = [int(s) for s in manifest.get("ecg_shape", [])]
+        eeg_shape = [int(s) for s in manifest.get("eeg_shape", [])]
+        if ecg_shape != self.meta["ecg_shape"] or eeg_shape != self.meta["eeg_shape"]:
+            raise ConfigMismatchError(
+                f"{self.path}: the checkpoint takes ECG {tuple(self.meta['ecg_shape'])} / EEG "
+                f"{tuple(self.meta['eeg_shape'])} windows, the store has {tuple(ecg_shape)} / {tuple(eeg_shape)}")
+        trained = self.meta["store"].get("config", {})
+        config = manifest.get("config", {})
+        changed = [k for k in FEATURE_KEYS if k in trained and trained.get(k) != config.get(k)]
+        channels = self.meta["store"].get("eeg_channels")
+        if channels and manifest.get("eeg_channels") and list(channels) != list(manifest["eeg_channels"]):
+            changed.append("eeg_channels")
+        if changed:
+            raise ConfigMismatchError(
+                f"{self.path}: the store was preprocessed differently from the training store "
+                f"(differs in: {', '.join(changed)}); preprocess it with the checkpoint's settings")
+
+    @torch.no_grad()
+    def predict_proba(self, ecg: np.ndarray, eeg: np.ndarray, subject=None) -> np.ndarray:
+        """P(high) of raw (un-normalised) store windows."""
+        from .module import predict_proba
+
+        ecg_n, eeg_n = self.normalizer.transform(ecg, eeg, subject)
+        return predict_proba(self.model, ecg_n, eeg_n)
+
+
+def load_checkpoint(path) -> Checkpoint:
+    pt, js = paths(path)
+    for file in (js, pt):
+        if not file.exists():
+            raise InvalidInputError(file, "checkpoint file not found (a checkpoint is NAME.pt plus NAME.json)")
+    try:
+        meta = json.loads(js.read_text())
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(js, f"corrupt checkpoint configuration ({exc})") from exc
+    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
+        raise InvalidInputError(js, f"not a {CHECKPOINT_FORMAT} configuration")
+    if meta.get("format_version") != CHECKPOINT_VERSION:
+        raise InvalidInputError(js, f"checkpoint format version {meta.get('format_version')} is not supported "
+                                    f"(this maan reads version {CHECKPOINT_VERSION})")
+    data = pt.read_bytes()
+    if meta.get("weights_sha256") and hashlib.sha256(data).hexdigest() != meta["weights_sha256"]:
+        raise InvalidInputError(pt, "weights do not match the SHA-256 in their .json (corrupt, truncated or "
+                                    "from another run)")
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure to unpickle is a corrupt file
+        raise InvalidInputError(pt, f"corrupt or unsafe checkpoint weights ({type(exc).__name__}: "
+                                    f"{str(exc).splitlines()[0] if str(exc) else ''})") from exc
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise InvalidInputError(pt, "checkpoint weights are not a state_dict of tensors")
+    try:
+        name = meta["model"]["name"]
+        if name not in MODEL_NAMES:
+            raise ValueError(f"unknown model {name!r}")
+        model = build_model(name, tuple(meta["ecg_shape"]), tuple(meta["eeg_shape"]),
+                            n_classes=int(meta["model"].get("n_classes", 2)), **meta["model"].get("kwargs", {}))
+        normalizer = Normalizer.from_dict(meta["normalizer"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInputError(js, f"invalid checkpoint configuration ({exc})") from exc
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise InvalidInputError(pt, f"weights do not fit the {name!r} model described in {js.name} ({first})") from exc
+    return Checkpoint(model.eval(), normalizer, meta, pt)

@@ -1,0 +1,199 @@
+"""The LightningModule, the training hyperparameters and one training run (``fit_module``).
+
+Optimiser AdamW (lr 1e-3, weight decay 1e-4), cross-entropy with optional class weights,
+early stopping on the inner validation loss (patience 5, at most 30 epochs by default), and
+the weights of the best validation epoch restored at the end (kept in memory: Lightning's
+own checkpointing is off; the CV loop writes its own per-fold checkpoints atomically).
+
+``accelerator`` / ``devices`` / ``strategy`` / ``num_nodes`` go to ``lightning.Trainer``
+unchanged, so ``--accelerator gpu --devices 4 --strategy ddp`` trains with DDP. Test-set
+prediction runs in-process on the (rank-0) CPU copy of the model, so it is identical whatever
+strategy trained it.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback, EarlyStopping
+from lightning.pytorch.loggers import CSVLogger
+
+from ..models import build_model
+
+BALANCE_MODES = ("weights", "sampler", "none")
+
+
+@dataclass
+class TrainConfig:
+    """Hyperparameters of one training run (what ``--epochs`` etc. set)."""
+
+    epochs: int = 30
+    patience: int = 5
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    val_fraction: float = 0.1
+    balance: str = "weights"  # class weights in the loss, a balanced sampler, or none
+    accelerator: str = "auto"
+    devices: str | int = 1
+    strategy: str = "auto"
+    num_nodes: int = 1
+    deterministic: bool = True
+    model_kwargs: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def result_keys(self) -> dict:
+        """The hyperparameters that change results (not where or how fast they are computed)."""
+        d = self.to_dict()
+        for key in ("accelerator", "devices", "strategy", "num_nodes"):
+            d.pop(key)
+        return d
+
+
+def class_weights(y: np.ndarray) -> list[float]:
+    """Balanced weights n / (2 n_c) of classes 0 and 1 (1.0 for an absent class)."""
+    y = np.asarray(y).astype(int)
+    n = len(y)
+    out = []
+    for c in (0, 1):
+        n_c = int((y == c).sum())
+        out.append(n / (2.0 * n_c) if n_c else 1.0)
+    return out
+
+
+class EmotionModule(L.LightningModule):
+    """A network of :func:`maan.models.build_model` trained as a low/high classifier."""
+
+    def __init__(self, model_name: str = "maan", ecg_shape=(1, 32), eeg_shape=(4, 14, 10),
+                 model_kwargs: dict | None = None, lr: float = 1e-3, weight_decay: float = 1e-4,
+                 class_weights: list[float] | None = None):
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = build_model(model_name, tuple(ecg_shape), tuple(eeg_shape), n_classes=2,
+                                 **(model_kwargs or {}))
+        weights = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
+        self.register_buffer("loss_weights", weights, persistent=False)
+
+    def forward(self, x_ecg, x_eeg):
+        return self.model(x_ecg, x_eeg)
+
+    def _loss(self, batch):
+        x_ecg, x_eeg, y = batch
+        logits = self(x_ecg, x_eeg)
+        return F.cross_entropy(logits, y, weight=self.loss_weights), logits, y
+
+    def training_step(self, batch, batch_idx):
+        loss, _, y = self._loss(batch)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        loss, logits, y = self._loss(batch)
+        acc = (logits.argmax(dim=1) == y).float().mean()
+        self.log("val_loss", loss, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True)
+        self.log("val_acc", acc, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True)
+
+    def predict_step(self, batch, batch_idx):
+        return torch.softmax(self(batch[0], batch[1]), dim=1)[:, 1]
+
+    def configure_optimizers(self):
+        return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+
+
+class BestWeights(Callback):
+    """Keeps the state_dict of the epoch with the lowest ``val_loss`` and restores it at the end."""
+
+    def __init__(self, monitor: str = "val_loss"):
+        self.monitor = monitor
+        self.best = float("inf")
+        self.best_epoch = -1
+        self.state = None
+        self.epochs_run = 0
+
+    def on_validation_end(self, trainer, pl_module):
+        if trainer.sanity_checking:
+            return
+        self.epochs_run = trainer.current_epoch + 1
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is None:
+            return
+        value = float(value)
+        if value < self.best:
+            self.best, self.best_epoch = value, trainer.current_epoch
+            self.state = copy.deepcopy({k: v.detach().cpu() for k, v in pl_module.state_dict().items()})
+
+    def on_fit_end(self, trainer, pl_module):
+        if self.state is not None:
+            pl_module.load_state_dict(self.state)
+
+
+def quiet_lightning() -> None:
+    """Silence Lightning's per-fit banners (GPU available..., dataloader worker hints)."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda",
+                 "lightning.fabric.utilities.seed", "lightning.pytorch.utilities.seed"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*The number of training batches.*")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*isinstance.*treespec.*")
+
+
+@dataclass
+class FitResult:
+    module: EmotionModule
+    epochs_run: int
+    best_epoch: int
+    best_val_loss: float
+    seconds: float
+    is_global_zero: bool = True
+
+
+def fit_module(datamodule, model_name: str, config: TrainConfig, seed: int, log_dir=None, log_name="fit",
+               progress: bool = False) -> FitResult:
+    """Seed, build the module, train it with early stopping; the best-validation weights are kept."""
+    quiet_lightning()
+    L.seed_everything(seed, workers=True, verbose=False)
+    datamodule.setup("fit")
+    weights = class_weights(datamodule.y_fit) if config.balance == "weights" else None
+    module = EmotionModule(model_name, datamodule.ecg_shape, datamodule.eeg_shape, config.model_kwargs,
+                           config.lr, config.weight_decay, weights)
+    best = BestWeights()
+    callbacks = [EarlyStopping("val_loss", patience=config.patience, mode="min"), best]
+    logger = CSVLogger(str(log_dir), name=log_name, version="") if log_dir is not None else False
+    n_batches = max(1, len(datamodule.y_fit) // config.batch_size)
+    trainer = L.Trainer(
+        max_epochs=config.epochs, accelerator=config.accelerator, devices=config.devices,
+        strategy=config.strategy, num_nodes=config.num_nodes, logger=logger, callbacks=callbacks,
+        enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=progress,
+        # CPU kernels are deterministic; on GPUs a few ops have no deterministic kernel: warn only
+        deterministic=(True if config.accelerator == "cpu" else "warn") if config.deterministic else False,
+        log_every_n_steps=min(50, n_batches),
+        num_sanity_val_steps=0,
+    )
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule)
+    seconds = time.perf_counter() - start
+    module = module.cpu().eval()
+    return FitResult(module, best.epochs_run, best.best_epoch, best.best, seconds, trainer.is_global_zero)
+
+
+@torch.no_grad()
+def predict_proba(module: torch.nn.Module, ecg: np.ndarray, eeg: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """P(high) for normalised windows, in eval mode on the CPU."""
+    model = module.cpu().eval()
+    out = []
+    for start in range(0, len(ecg), batch_size):
+        x_ecg = torch.from_numpy(np.ascontiguousarray(ecg[start:start + batch_size]))
+        x_eeg = torch.from_numpy(np.ascontiguousarray(eeg[start:start + batch_size]))
+        out.append(torch.softmax(model(x_ecg, x_eeg), dim=1)[:, 1].numpy())
+    return np.concatenate(out) if out else np.zeros(0, np.float32)

@@ -1,0 +1,103 @@
+import json
+
+import pytest
+
+from maan.errors import ConfigMismatchError
+from maan.training import cv as cvmod
+from maan.training.cv import run_cv
+
+from .conftest import run_cli
+
+TINY = {"epochs": 2, "patience": 1, "accelerator": "cpu"}
+METRIC_KEYS = {"acc", "sen", "spe", "ppr", "f1", "balanced_accuracy", "auc"}
+
+
+def test_tiny_cv_end_to_end_and_resume(store, features, tmp_path, monkeypatch):
+    # uninterrupted reference
+    ref = run_cv(features, "arousal", tmp_path / "ref", models=("maan",), folds=3, config=TINY, progress=False, log=None)
+    assert ref["dataset"] == "amigos" and ref["synthetic"] is True and ref["target"] == "arousal"
+    assert ref["protocol"] == "segment-kfold" and ref["folds"] == 3 and ref["seed"] == 0 and ref["normalize"] == "train"
+    assert {"torch", "lightning", "maan"} <= set(ref["versions"])
+    assert set(ref["models"]) == {"maan", "majority", "logistic"}
+    for entry in ref["models"].values():
+        assert set(entry["metrics"]) >= METRIC_KEYS and len(entry["per_fold"]) == 3
+        for key in METRIC_KEYS:
+            assert 0.0 <= entry["metrics"][key]["mean"] <= 1.0
+    assert json.loads((tmp_path / "ref" / "results.json").read_text())["models"]["maan"]["metrics"] == ref["models"]["maan"]["metrics"]
+    assert (tmp_path / "ref" / "logs" / "fold-00" / "maan" / "metrics.csv").exists()
+
+    # interrupted after the first fold...
+    real = cvmod._train_fold
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(args[4])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cvmod, "_train_fold", flaky)
+    run_dir = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run_cv(store, "arousal", run_dir, models=("maan",), folds=3, config=TINY, progress=False, log=None)
+    assert (run_dir / "folds" / "fold-00" / "maan.result.json").exists()
+    assert not (run_dir / "folds" / "fold-01" / "maan.result.json").exists()
+    assert not (run_dir / "results.json").exists()
+    first = (run_dir / "folds" / "fold-00" / "maan.pt").stat().st_mtime_ns
+
+    # ... resumes at the next fold, without redoing the finished one, with the same numbers
+    calls.clear()
+    monkeypatch.setattr(cvmod, "_train_fold", lambda *a, **k: calls.append(a[4]) or real(*a, **k))
+    res = run_cv(store, "arousal", run_dir, models=("maan",), folds=3, config=TINY, progress=False, log=None)
+    assert calls == [1, 2]
+    assert (run_dir / "folds" / "fold-00" / "maan.pt").stat().st_mtime_ns == first
+    for a, b in zip(res["models"]["maan"]["per_fold"], ref["models"]["maan"]["per_fold"]):
+        assert a["acc"] == pytest.approx(b["acc"]) and a["auc"] == pytest.approx(b["auc"])
+    assert res["models"]["logistic"]["metrics"] == ref["models"]["logistic"]["metrics"]
+
+    # a different configuration in the same folder is refused
+    with pytest.raises(ConfigMismatchError, match="seed"):
+        run_cv(store, "arousal", run_dir, models=("maan",), folds=3, seed=1, config=TINY, progress=False, log=None)
+
+
+def test_majority_baseline_predicts_the_training_majority(features, tmp_path):
+    res = run_cv(features, "arousal", tmp_path / "r", models=("base",), protocol="subject-kfold", folds=3,
+                 config=TINY, normalize="subject", progress=False, log=None)
+    for fold in res["models"]["majority"]["per_fold"]:
+        assert fold["auc"] == pytest.approx(0.5)
+        assert fold["sen"] in (0.0, 1.0) and fold["spe"] == 1.0 - fold["sen"]
+    assert res["normalize"] == "subject" and res["folds"] == 3
+
+
+def test_cli_cv_train_evaluate(store, tmp_path, capsys):
+    code, out, err = run_cli(["cv", "--features", str(store), "--target", "valence", "--model", "base",
+                              "--protocol", "trial-kfold", "--folds", "2", "--epochs", "2", "--accelerator", "cpu",
+                              "--out", str(tmp_path / "cv"), "-q"], capsys)
+    assert code == 0, err
+    assert "SYNTHETIC" in out and "logistic" in out and "majority" in out
+    result = json.loads((tmp_path / "cv" / "results.json").read_text())
+    assert result["target"] == "valence" and set(result["models"]) == {"base", "majority", "logistic"}
+
+    code, out, err = run_cli(["train", "--features", str(store), "--out", str(tmp_path / "m"), "--epochs", "2",
+                              "--accelerator", "cpu", "-q"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "m" / "model.pt").exists() and (tmp_path / "m" / "model.json").exists()
+    code, out, err = run_cli(["evaluate", "--checkpoint", str(tmp_path / "m" / "model.pt"), "--features", str(store),
+                              "--out", str(tmp_path / "eval.json")], capsys)
+    assert code == 0, err
+    assert "ACC" in out and "majority" in out
+    assert json.loads((tmp_path / "eval.json").read_text())["synthetic"] is True
+
+    (tmp_path / "m" / "model.pt").write_bytes(b"garbage")
+    code, out, err = run_cli(["evaluate", "--checkpoint", str(tmp_path / "m"), "--features", str(store)], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "model.pt" in err
+
+    code, out, err = run_cli(["cv", "--features", str(store), "--target", "nope", "--out", str(tmp_path / "x")], capsys)
+    assert code == 2 and "nope" in err
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "cv", "reproduce"])
+def test_help(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        run_cli([command, "--help"], capsys)
+    assert exc.value.code == 0
