@@ -43,7 +43,8 @@ def test_details_representation_and_masks():
     model = MAAN(**SMALL)
     out = model.forward_with_details(*inputs(6))
     assert out.logits.shape == (6, 2)
-    assert out.representation.shape == (6, model.representation_size) == (6, 8)
+    # ECG: 4 channels pooled over time; EEG: 4 channels x 14 electrodes (pooled over sub-windows)
+    assert out.representation.shape == (6, model.representation_size) == (6, 4 + 4 * 14)
     assert out.a_ecg.shape == (6, 4) and out.a_eeg.shape == (6, 4)
     for mask in (out.a_ecg, out.a_eeg):
         assert ((mask > 0) & (mask < 1)).all()
@@ -61,7 +62,7 @@ def test_masks_change_the_features():
                                                 torch.ones(f_eeg.shape[:2]))
         unit_masks = model.forward_with_details(x_ecg, x_eeg)
         unweighted = torch.cat([model.ecg_branch(x_ecg).mean(-1),
-                                model.eeg_branch(x_eeg).mean((-2, -1))], dim=1)
+                                model.eeg_branch(x_eeg).mean(-1).flatten(1)], dim=1)
     torch.testing.assert_close(unit_masks.representation, unweighted)
     assert (with_masks.representation - unit_masks.representation).abs().max() > 1e-3
     assert not torch.allclose(with_masks.logits, unit_masks.logits)
@@ -115,7 +116,8 @@ def test_single_modality_variants_ignore_the_other_input(name, modality):
     args = (x_ecg, None) if modality == "ecg" else (None, x_eeg)
     out = model.forward_with_details(*args)
     assert model.modalities == (modality,) and model.fusion_attention is None
-    assert out.logits.shape == (3, 2) and out.representation.shape == (3, 4)
+    # ECG: 4 channels; EEG: 4 channels x 14 electrodes
+    assert out.logits.shape == (3, 2) and out.representation.shape == (3, 4 if modality == "ecg" else 4 * 14)
     assert out.a_ecg is None and out.a_eeg is None
     torch.testing.assert_close(model(x_ecg, x_eeg), out.logits)
 

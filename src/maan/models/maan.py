@@ -16,8 +16,11 @@ Reading of paper 2.2 (the text gives no layer sizes; these choices are ours):
 * A per-modality 1x1 convolution and a sigmoid turn each part into the channel mask
   A_ecg (batch, C_ecg) / A_eeg (batch, C_eeg), in (0, 1).
 * Each mask rescales its modality's feature map channel-wise (broadcast over time /
-  space). The weighted maps are global-average-pooled and concatenated: that vector is the
-  fused representation the classifier sees (and the one plotted with t-SNE).
+  space). The weighted ECG map is averaged over time, the weighted EEG map over its last
+  axis (sub-windows) only, keeping one value per electrode row and channel: a global pool
+  would erase the left/right electrode differences that carry valence (frontal alpha
+  asymmetry; measured: valence accuracy at chance with a global pool). The concatenation is
+  the fused representation the classifier sees (and the one plotted with t-SNE).
 """
 from __future__ import annotations
 
@@ -186,8 +189,11 @@ class MAAN(nn.Module):
             self.ecg_branch.out_channels, self.eeg_branch.out_channels
         ) if fusion == "attention" else None
 
-        self.representation_size = sum(
-            branch.out_channels for branch in (self.ecg_branch, self.eeg_branch) if branch
+        # EEG keeps its electrode axis (pooled over sub-windows only): valence lives in
+        # left/right differences (frontal alpha asymmetry) that a global pool would erase.
+        self.representation_size = (
+            (self.ecg_branch.out_channels if self.ecg_branch else 0)
+            + (self.eeg_branch.out_channels * self.eeg_shape[1] if self.eeg_branch else 0)
         )
         self.classifier = nn.Sequential(
             nn.Linear(self.representation_size, classifier_hidden), nn.ReLU(),
@@ -230,7 +236,7 @@ class MAAN(nn.Module):
         if f_ecg is not None:
             pooled.append(f_ecg.mean(dim=-1))
         if f_eeg is not None:
-            pooled.append(f_eeg.mean(dim=(-2, -1)))
+            pooled.append(f_eeg.mean(dim=-1).flatten(1))
         representation = torch.cat(pooled, dim=1) if len(pooled) > 1 else pooled[0]
         return ModelOutput(self.classifier(representation), representation, a_ecg, a_eeg)
 
