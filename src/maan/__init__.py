@@ -12,6 +12,7 @@ _EXPORTS = {
     "differential_entropy": ("maan.features.eeg", "differential_entropy"),
     "load_features": ("maan.features.store", "load_features"),
     "preprocess": ("maan.features.pipeline", "preprocess"),
+    "predict": ("maan.predict", "predict"),
     "PreprocessConfig": ("maan.features.pipeline", "PreprocessConfig"),
     "synth_cohort": ("maan.data", "synth_cohort"),
     "MaanError": ("maan.errors", "MaanError"),

@@ -146,6 +146,13 @@ def cmd_demo(args) -> int:
     run_reproduce(data, "amigos", root, features=features, jobs=args.jobs, seed=args.seed,
                   progress=not args.quiet, **preset)
     print("All numbers above are on SYNTHETIC data (maan synth), not AMIGOS.")
+    from .realdata import demo_real_data
+
+    # Real recordings ship beside the project's checkout only (../shared/data); users skip this.
+    shared = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    section = demo_real_data(shared, root / "real-eegmat", progress=not args.quiet)
+    if section:
+        print(section)
     return 0
 
 
@@ -201,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .training.commands import add_commands
 
     add_commands(sub, _Parser)
+    from .live_commands import add_commands as add_live_commands
+
+    add_live_commands(sub, _Parser)
     return parser
 
 

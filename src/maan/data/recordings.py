@@ -218,10 +218,26 @@ def read_recording(path, subject: str, trial: int, ratings: dict, eeg_channels, 
     both resampled with MNE to ``fs``; ``BAD_`` annotated spans are NaN."""
     path = Path(path)
     raw = _open(path, preload=False)
+    return record_from_raw(raw, eeg_channels, ecg_channel, fs, subject=subject, trial=trial, ratings=ratings,
+                           source=str(path))
+
+
+def record_from_raw(raw, eeg_channels, ecg_channel: str, fs: float = DEFAULT_FS, *, subject: str = "",
+                    trial: int = 1, ratings: dict | None = None, source: str | None = None, copy: bool = False
+                    ) -> Record:
+    """A Record from an MNE Raw (the reader's channel picking, units and resampling).
+
+    ``raw`` is modified (picked, loaded, resampled) unless ``copy``. A missing channel raises
+    InvalidInputError naming every missing one. Used by the reader, ``maan predict`` and
+    ``maan stream``, so prediction repeats training's preprocessing exactly.
+    """
+    where = source or "<raw>"
     names = list(raw.ch_names)
     missing = [c for c in (*eeg_channels, ecg_channel) if c not in names]
     if missing:
-        raise InvalidInputError(path, f"missing channel(s) {', '.join(missing)}")
+        raise InvalidInputError(where, f"missing channel(s) {', '.join(missing)}")
+    if copy:
+        raw = raw.copy()
     raw.pick([*eeg_channels, ecg_channel])
     try:
         raw.load_data(verbose="error")
@@ -231,7 +247,7 @@ def read_recording(path, subject: str, trial: int, ratings: dict, eeg_channels, 
     except MemoryError:
         raise
     except Exception as exc:
-        raise InvalidInputError(path, f"MNE could not read the samples ({type(exc).__name__}: {exc})") from None
+        raise InvalidInputError(where, f"MNE could not read the samples ({type(exc).__name__}: {exc})") from None
     data = np.asarray(data, dtype=np.float64)
     n = len(eeg_channels)
     return Record(
@@ -239,8 +255,8 @@ def read_recording(path, subject: str, trial: int, ratings: dict, eeg_channels, 
         trial=trial,
         ecg=Signal(np.ascontiguousarray(data[n:] * ECG_SCALE), float(fs), (ecg_channel,)),
         eeg=Signal(np.ascontiguousarray(data[:n] * EEG_SCALE), float(fs), tuple(eeg_channels)),
-        ratings=dict(ratings),
-        source=str(path),
+        ratings=dict(ratings or {}),
+        source="" if source is None else str(source),
     )
 
 

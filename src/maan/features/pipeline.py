@@ -219,8 +219,19 @@ def eeg_de_windows(eeg, fs: float, starts: np.ndarray, window_samples: int, conf
     return out, reasons
 
 
-def extract_trial(record: Record, config: PreprocessConfig) -> TrialFeatures:
-    """Windows of one trial with both modalities valid; the others are counted by reason."""
+@dataclass
+class TrialWindows:
+    """Every window of one trial, valid or not (``reasons[i] == ""`` for a valid window)."""
+
+    ecg: np.ndarray  # (n, 1, rr_length); zeros where ECG is invalid
+    eeg: np.ndarray  # (n, bands, channels, subwindows) or (n, planes, H, W) for the grid layout
+    window_start: np.ndarray  # (n,) seconds
+    reasons: np.ndarray  # (n,) object: "" or the drop reason (nan, ecg_*, eeg_flat)
+
+
+def trial_windows(record: Record, config: PreprocessConfig) -> TrialWindows:
+    """All windows of one trial with the reason each invalid one would be dropped for
+    (:func:`extract_trial` keeps the valid ones; ``maan predict`` flags the others)."""
     duration = min(record.ecg.duration, record.eeg.duration)
     starts_s = window_starts(duration, config.window_seconds, config.step_seconds)
     ecg_w = samples_per(config.window_seconds, record.ecg.fs)
@@ -231,11 +242,18 @@ def extract_trial(record: Record, config: PreprocessConfig) -> TrialFeatures:
     de, eeg_reasons = eeg_de_windows(record.eeg.data, record.eeg.fs, eeg_starts, eeg_w, config)
     # NaN in either modality is reported as "nan"; otherwise the EEG reason, then the ECG one.
     reasons = np.where(eeg_reasons != "", eeg_reasons, ecg_reasons)
-    reasons = np.where((ecg_reasons == "nan") & (eeg_reasons == ""), "nan", reasons)
-    keep = reasons == ""
+    reasons = np.where((ecg_reasons == "nan") & (eeg_reasons == ""), "nan", reasons).astype(object)
     if config.layout == "grid":
         de = to_topographic_grid(de, record.eeg.channels)
-    return TrialFeatures(ecg=rr[keep, None, :], eeg=de[keep], window_start=starts_s[keep], dropped=_count(reasons))
+    return TrialWindows(ecg=rr[:, None, :], eeg=de, window_start=starts_s, reasons=reasons)
+
+
+def extract_trial(record: Record, config: PreprocessConfig) -> TrialFeatures:
+    """Windows of one trial with both modalities valid; the others are counted by reason."""
+    w = trial_windows(record, config)
+    keep = w.reasons == ""
+    return TrialFeatures(ecg=w.ecg[keep], eeg=w.eeg[keep], window_start=w.window_start[keep],
+                         dropped=_count(w.reasons))
 
 
 def to_topographic_grid(de: np.ndarray, channels) -> np.ndarray:

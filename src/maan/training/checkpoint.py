@@ -81,6 +81,7 @@ def save_checkpoint(path, model: torch.nn.Module, *, model_name: str, model_kwar
             "synthetic": bool(manifest.get("synthetic", False)),
             "config": manifest.get("config", {}),
             "eeg_channels": manifest.get("eeg_channels"),
+            "ecg_channels": manifest.get("ecg_channels"),
         },
         "training": training or {},
         "versions": versions(),
