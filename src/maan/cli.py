@@ -145,6 +145,9 @@ def cmd_demo(args) -> int:
           f"({preset['folds']}-fold, demo size; `maan reproduce` runs the paper's 10 folds)")
     run_reproduce(data, "amigos", root, features=features, jobs=args.jobs, seed=args.seed,
                   progress=not args.quiet, **preset)
+    from .evaluation.commands import figures_and_report
+
+    figures_and_report(root)
     print("All numbers above are on SYNTHETIC data (maan synth), not AMIGOS.")
     from .realdata import demo_real_data
 
@@ -208,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .training.commands import add_commands
 
     add_commands(sub, _Parser)
+    from .evaluation.commands import add_commands as add_eval_commands
+
+    add_eval_commands(sub, _Parser)
     from .live_commands import add_commands as add_live_commands
 
     add_live_commands(sub, _Parser)

@@ -7,6 +7,8 @@ A CV run folder ``RUN/`` holds::
                                   hyperparameters, store fingerprint, fold fingerprint)
     folds/fold-KK/baselines.json  majority + logistic metrics of fold KK
     folds/fold-KK/MODEL.pt|.json  the fold's checkpoint (state_dict + configuration)
+    folds/fold-KK/MODEL.predictions.npz  test windows: store indices, labels, P(high), representation
+                                  and attention masks (maan.evaluation.predictions; before the result)
     folds/fold-KK/MODEL.result.json  the fold's test metrics (written after the checkpoint)
     logs/fold-KK/MODEL/metrics.csv   Lightning's CSV log (train/val loss and accuracy per epoch)
     results.json                  everything above, summarised (mean ± std over folds)
@@ -247,6 +249,7 @@ def _train_fold(features, y, target, name, k, train_idx, test_idx, protocol, see
                 subject_normalizer, layout, n_bands, out, fdir, progress=False):
     from .datamodule import WindowDataModule
     from .module import fit_module, predict_proba
+    from ..evaluation.predictions import model_details, predictions_path, save_predictions
 
     fold_seed = seed + k
     fit_idx, val_idx = inner_split(protocol, train_idx, y, features.subject, features.trial,
@@ -268,6 +271,10 @@ def _train_fold(features, y, target, name, k, train_idx, test_idx, protocol, see
     save_checkpoint(fdir / f"{name}.pt", fit.module.model, model_name=name, model_kwargs=config.model_kwargs,
                     ecg_shape=dm.ecg_shape, eeg_shape=dm.eeg_shape, target=target, normalizer=dm.normalizer,
                     manifest=features.manifest, training=training)
+    # test predictions, representation and masks for ROC / t-SNE / attention figures; before the
+    # result file, which marks the (fold, model) finished
+    save_predictions(predictions_path(fdir, name), test_idx=test_idx, y_true=y_t, score=score,
+                     details=model_details(fit.module.model, ecg_t, eeg_t))
     result = {"fold": k, "model": name, "metrics": metrics, "n_train": int(len(train_idx)),
               "n_fit": int(len(fit_idx)), "n_val": int(len(val_idx)), "n_test": int(len(test_idx)),
               "epochs": fit.epochs_run, "best_epoch": fit.best_epoch,
