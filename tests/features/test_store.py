@@ -82,3 +82,15 @@ def test_load_errors_name_the_path(tmp_path):
     (tmp_path / "s" / "subjects" / "P01.h5").write_bytes(b"truncated")
     with pytest.raises(InvalidInputError, match="P01.h5"):
         load_features(tmp_path / "s")
+
+
+def test_outputs_are_not_owner_only(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_json(tmp_path / "m.json", {"ok": 1})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "m.json").stat().st_mode) == 0o644

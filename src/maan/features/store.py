@@ -29,10 +29,22 @@ STORE_FORMAT = "maan-features"
 STORE_VERSION = 1
 
 
+def _temp_beside(path: Path) -> tuple[int, str]:
+    """A temporary file next to ``path`` with the permissions a plain open() would give.
+
+    mkstemp creates files 0600; outputs (stores, reports) should be as readable as any file.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    return fd, tmp
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -142,7 +154,7 @@ class FeatureStoreWriter:
 
         rel = f"{SUBJECT_DIR}/{features.subject}.h5"
         target = self.out / rel
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        fd, tmp = _temp_beside(target)
         os.close(fd)
         try:
             with h5py.File(tmp, "w") as h5:
