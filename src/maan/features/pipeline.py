@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import platform
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, replace
 
@@ -359,15 +358,9 @@ def list_subjects(dataset: str, data, config: PreprocessConfig | None = None) ->
 
 
 def _versions() -> dict:
-    from importlib import metadata
+    from ..versions import package_versions
 
-    out = {"python": platform.python_version()}
-    for name in ("maan", "numpy", "scipy", "neurokit2", "h5py", "mne"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
+    return package_versions(("maan", "numpy", "scipy", "neurokit2", "h5py", "mne"))
 
 
 # Worker state, inherited through fork: SubjectSource.load may be a closure that cannot be pickled.

@@ -35,16 +35,9 @@ FEATURE_KEYS = ("window_seconds", "subwindow_seconds", "bands", "rr_length", "de
 
 
 def versions() -> dict:
-    import platform
-    from importlib import metadata
+    from ..versions import package_versions
 
-    out = {"python": platform.python_version()}
-    for name in ("maan", "torch", "lightning", "scikit-learn", "numpy"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
+    return package_versions(("maan", "torch", "lightning", "scikit-learn", "numpy"))
 
 
 def paths(path) -> tuple[Path, Path]:
