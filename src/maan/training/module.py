@@ -93,8 +93,11 @@ class EmotionModule(L.LightningModule):
         return F.cross_entropy(logits, y, weight=self.loss_weights), logits, y
 
     def training_step(self, batch, batch_idx):
-        loss, _, y = self._loss(batch)
+        loss, logits, y = self._loss(batch)
+        acc = (logits.argmax(dim=1) == y).float().mean()
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
+        # Accuracy in train mode (dropout on, batch statistics), averaged over the epoch's batches.
+        self.log("train_acc", acc, on_step=False, on_epoch=True, batch_size=len(y))
         return loss
 
     def validation_step(self, batch, batch_idx):
