@@ -27,7 +27,7 @@ from _common import machine  # noqa: E402
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--work", default="/tmp/maan-bench-reproduce", metavar="DIR",
+    p.add_argument("--work", default=str(Path(__file__).resolve().parent / ".cache" / "reproduce"), metavar="DIR",
                    help="cache of the cohort, store and run folders (default: %(default)s)")
     p.add_argument("--subjects", type=int, default=40, help="synthetic subjects (default: %(default)s, as AMIGOS)")
     p.add_argument("--seed", type=int, default=0)
