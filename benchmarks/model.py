@@ -22,6 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import cpu_model  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode
 
 from maan.models import (
@@ -64,15 +67,7 @@ def parse_args(argv=None):
 
 
 def machine_description() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        cpu = platform.processor() or cpu
-    return (f"{cpu}, nproc={os.cpu_count()}, torch {torch.__version__} "
+    return (f"{cpu_model()}, nproc={os.cpu_count()}, torch {torch.__version__} "
             f"({torch.get_num_threads()} threads), Python {platform.python_version()}, "
             f"CUDA available: {torch.cuda.is_available()} (all figures CPU)")
 
