@@ -29,6 +29,10 @@ PAPER_TABLE1 = {
 }
 
 
+def _batch_text(batch_size) -> str:
+    return "auto (8-64, ~16 steps per epoch)" if batch_size == "auto" else str(batch_size)
+
+
 def _pct(stat) -> str:
     if not stat or stat.get("mean") is None:
         return "n/a"
@@ -63,7 +67,7 @@ def format_table1(summary: dict) -> str:
         f"Mean ± std over folds, in %. {first.get('n_windows', '?')} windows of {first.get('n_subjects', '?')} "
         f"subjects; seed {summary.get('seed', first.get('seed'))}; normalisation `{summary.get('normalize', first.get('normalize'))}`; "
         f"at most {training.get('epochs')} epochs (early stopping, patience {training.get('patience')}), batch "
-        f"{training.get('batch_size')}, AdamW lr {training.get('lr')}. SEN & SPE cell: SEN / SPE. Baselines use the same folds.",
+        f"{_batch_text(training.get('batch_size'))}, AdamW lr {training.get('lr')}. SEN & SPE cell: SEN / SPE. Baselines use the same folds.",
         "",
     ]
     balance = ", ".join(f"{r['target']} {100 * r['class_balance']['high_fraction']:.0f}% high"

@@ -12,7 +12,20 @@ import os
 from .splits import DEFAULT_PROTOCOL, PROTOCOLS
 
 TRAINABLE = ("maan", "base", "ecg-only", "eeg-only")
-_DEFAULTS = dict(epochs=30, patience=5, batch_size=64, lr=1e-3, weight_decay=1e-4, val_fraction=0.1)
+_DEFAULTS = dict(epochs=30, patience=5, min_epochs=5, batch_size="auto", lr=1e-3, weight_decay=1e-4,
+                 val_fraction=0.1, input_noise=0.0)
+
+
+def _batch_size(value: str):
+    if value == "auto":
+        return value
+    try:
+        size = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or an integer >= 2, got {value!r}") from None
+    if size < 2:
+        raise argparse.ArgumentTypeError(f"batch size must be >= 2, got {size}")
+    return size
 
 
 def _devices(value: str):
@@ -25,7 +38,15 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
                    help="maximum epochs; early stopping usually ends sooner (default: %(default)s)")
     g.add_argument("--patience", type=int, default=_DEFAULTS["patience"],
                    help="early-stopping patience in epochs on the inner validation loss (default: %(default)s)")
-    g.add_argument("--batch-size", type=int, default=_DEFAULTS["batch_size"], help="default: %(default)s")
+    g.add_argument("--min-epochs", type=int, default=_DEFAULTS["min_epochs"],
+                   help="train at least this many epochs; earlier epochs are never restored as the best "
+                        "(default: %(default)s)")
+    g.add_argument("--batch-size", type=_batch_size, default=_DEFAULTS["batch_size"],
+                   help="an integer, or auto: up to 64 but small enough for ~16 steps per epoch on small "
+                        "stores, at least 8 (default: %(default)s)")
+    g.add_argument("--input-noise", type=float, default=_DEFAULTS["input_noise"],
+                   help="std of Gaussian noise added to the standardised training inputs, an augmentation "
+                        "(default: %(default)s)")
     g.add_argument("--lr", type=float, default=_DEFAULTS["lr"], help="AdamW learning rate (default: %(default)s)")
     g.add_argument("--weight-decay", type=float, default=_DEFAULTS["weight_decay"],
                    help="AdamW weight decay (default: %(default)s)")
@@ -54,7 +75,8 @@ def _config(args):
     from .module import TrainConfig
 
     model_kwargs = {k: v for k, v in (("width", args.width), ("depth", args.depth)) if v is not None}
-    return TrainConfig(epochs=args.epochs, patience=args.patience, batch_size=args.batch_size, lr=args.lr,
+    return TrainConfig(epochs=args.epochs, patience=args.patience, min_epochs=args.min_epochs,
+                       batch_size=args.batch_size, input_noise=args.input_noise, lr=args.lr,
                        weight_decay=args.weight_decay, val_fraction=args.val_fraction, balance=args.balance,
                        accelerator=args.accelerator, devices=args.devices, strategy=args.strategy,
                        num_nodes=args.num_nodes, model_kwargs=model_kwargs)

@@ -46,7 +46,7 @@ REPRODUCE_MODELS = ("base", "maan")
 REPRODUCE_TARGETS = ("arousal", "valence")
 
 #: The ``maan demo`` preset: ``run_reproduce(data, "amigos", out, **DEMO_PRESET)``. 3 folds per
-#: protocol, at most 8 epochs (patience 3), batch 64: on 8 small synthetic subjects
+#: protocol, at most 8 epochs (patience 3), automatic batch size: on 8 small synthetic subjects
 #: (~1,000 windows) all three protocols x base/proposed x arousal/valence train in about
 #: 2-3 minutes on 2 CPU cores (docs/performance-training.md). Not the paper's protocol (10 folds).
 DEMO_PRESET = {"folds": 3, "config": {"epochs": 8, "patience": 3}}
@@ -106,8 +106,11 @@ def _validate(models, protocol, normalize, config: TrainConfig):
         raise MaanError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
     if normalize not in NORMALIZE_MODES:
         raise MaanError(f"unknown normalisation {normalize!r}; choose one of {', '.join(NORMALIZE_MODES)}")
-    if config.epochs < 1 or config.batch_size < 2 or config.patience < 0 or config.lr <= 0:
-        raise MaanError("epochs must be >= 1, batch size >= 2, patience >= 0 and lr > 0")
+    batch_ok = config.batch_size == "auto" or (isinstance(config.batch_size, int) and config.batch_size >= 2)
+    if config.epochs < 1 or not batch_ok or config.patience < 0 or config.lr <= 0 or config.min_epochs < 0:
+        raise MaanError("epochs must be >= 1, batch size 'auto' or >= 2, patience >= 0, min epochs >= 0 and lr > 0")
+    if config.input_noise < 0:
+        raise MaanError("input noise must be >= 0")
     if config.balance not in ("weights", "sampler", "none"):
         raise MaanError(f"unknown class balancing {config.balance!r}; choose weights, sampler or none")
 
@@ -267,7 +270,7 @@ def _train_fold(features, y, target, name, k, train_idx, test_idx, protocol, see
     metrics = binary_metrics(y_t, (score >= 0.5).astype(int), score)
     training = {**config.to_dict(), "seed": fold_seed, "fold": k, "protocol": protocol, "n_fit": int(len(fit_idx)),
                 "n_val": int(len(val_idx)), "epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch,
-                "train_balance": class_balance(y[train_idx])}
+                "batch_size_used": fit.batch_size, "train_balance": class_balance(y[train_idx])}
     save_checkpoint(fdir / f"{name}.pt", fit.module.model, model_name=name, model_kwargs=config.model_kwargs,
                     ecg_shape=dm.ecg_shape, eeg_shape=dm.eeg_shape, target=target, normalizer=dm.normalizer,
                     manifest=features.manifest, training=training)
@@ -277,7 +280,7 @@ def _train_fold(features, y, target, name, k, train_idx, test_idx, protocol, see
                      details=model_details(fit.module.model, ecg_t, eeg_t))
     result = {"fold": k, "model": name, "metrics": metrics, "n_train": int(len(train_idx)),
               "n_fit": int(len(fit_idx)), "n_val": int(len(val_idx)), "n_test": int(len(test_idx)),
-              "epochs": fit.epochs_run, "best_epoch": fit.best_epoch,
+              "epochs": fit.epochs_run, "best_epoch": fit.best_epoch, "batch_size": fit.batch_size,
               "best_val_loss": None if not np.isfinite(fit.best_val_loss) else round(fit.best_val_loss, 6),
               "seconds": round(fit.seconds, 3), "checkpoint": f"folds/fold-{k:02d}/{name}.pt"}
     atomic_write_json(fdir / f"{name}.result.json", result)
@@ -307,7 +310,8 @@ def collect_cv(out, features, features_path, target, models, protocol, n_folds, 
             if r is None:
                 raise MaanError(f"{fdir}: results of {m} missing; rerun the same command to finish the run")
             per_model[m].append({"fold": k, **r["metrics"], **{key: r[key] for key in (
-                "n_train", "n_fit", "n_val", "n_test", "epochs", "best_epoch", "seconds", "checkpoint")}})
+                "n_train", "n_fit", "n_val", "n_test", "epochs", "best_epoch", "seconds", "checkpoint")},
+                "batch_size": r.get("batch_size")})
     y = np.asarray(features.labels[target]).astype(int)
     manifest = features.manifest
     return {
@@ -420,6 +424,7 @@ def train_model(features, target: str, out, model: str = "maan", seed: int = 0,
     training = {**config.to_dict(), "seed": seed, "val_split": val_split, "n_fit": int(len(fit_idx)),
                 "n_val": int(len(val_idx)), "epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch,
                 "best_val_loss": float(fit.best_val_loss), "seconds": round(fit.seconds, 3),
+                "batch_size_used": fit.batch_size,
                 "train_balance": balance}
     path = save_checkpoint(out / "model.pt", fit.module.model, model_name=model, model_kwargs=config.model_kwargs,
                            ecg_shape=dm.ecg_shape, eeg_shape=dm.eeg_shape, target=target, normalizer=dm.normalizer,

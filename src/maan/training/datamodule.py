@@ -14,13 +14,14 @@ from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
 import lightning as L
 
+from .module import resolve_batch_size
 from .normalize import DEFAULT_NORMALIZE, Normalizer, layout_of
 
 
 class WindowDataModule(L.LightningDataModule):
     def __init__(self, ecg: np.ndarray, eeg: np.ndarray, y: np.ndarray, subject: np.ndarray,
                  fit_idx, val_idx, test_idx=None, normalize: str = DEFAULT_NORMALIZE,
-                 layout: str = "channels", n_bands: int = 4, batch_size: int = 64,
+                 layout: str = "channels", n_bands: int = 4, batch_size: int | str = "auto",
                  balance: str = "weights", seed: int = 0, normalizer: Normalizer | None = None):
         super().__init__()
         self.ecg, self.eeg = ecg, eeg
@@ -29,7 +30,9 @@ class WindowDataModule(L.LightningDataModule):
         self.fit_idx = np.asarray(fit_idx)
         self.val_idx = np.asarray(val_idx)
         self.test_idx = None if test_idx is None else np.asarray(test_idx)
-        self.batch_size, self.balance, self.seed = batch_size, balance, seed
+        # "auto" is resolved here from the number of fit windows (see maan.training.module)
+        self.batch_size = resolve_batch_size(batch_size, len(self.fit_idx))
+        self.balance, self.seed = balance, seed
         self.normalizer = normalizer or Normalizer(normalize, layout, n_bands)
         self.ecg_shape = tuple(ecg.shape[1:])
         self.eeg_shape = tuple(eeg.shape[1:])

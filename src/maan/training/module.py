@@ -1,9 +1,16 @@
 """The LightningModule, the training hyperparameters and one training run (``fit_module``).
 
 Optimiser AdamW (lr 1e-3, weight decay 1e-4), cross-entropy with optional class weights,
-early stopping on the inner validation loss (patience 5, at most 30 epochs by default), and
-the weights of the best validation epoch restored at the end (kept in memory: Lightning's
-own checkpointing is off; the CV loop writes its own per-fold checkpoints atomically).
+early stopping on the inner validation loss (patience 5, at least 5 and at most 30 epochs by
+default), and the weights of the best validation epoch (from ``min_epochs`` on) restored at the
+end (kept in memory: Lightning's own checkpointing is off; the CV loop writes its own per-fold
+checkpoints atomically).
+
+Small stores: the batch size defaults to ``"auto"`` (:func:`resolve_batch_size`), at most 64
+but small enough for about 16 optimisation steps per epoch, because a 60-window real-data fold
+trained at batch 64 takes one step per epoch and never leaves the majority class. For the same
+reason the best-validation weights are only taken from ``min_epochs`` on: on a tiny validation
+set the untrained epoch-0 network often has the lowest loss.
 
 ``accelerator`` / ``devices`` / ``strategy`` / ``num_nodes`` go to ``lightning.Trainer``
 unchanged, so ``--accelerator gpu --devices 4 --strategy ddp`` trains with DDP. Test-set
@@ -29,6 +36,16 @@ from lightning.pytorch.loggers import CSVLogger
 from ..models import build_model
 
 BALANCE_MODES = ("weights", "sampler", "none")
+#: ``batch_size="auto"``: the largest batch up to MAX_AUTO_BATCH that still gives about
+#: MIN_STEPS_PER_EPOCH optimisation steps per epoch, and never below MIN_AUTO_BATCH.
+MAX_AUTO_BATCH, MIN_AUTO_BATCH, MIN_STEPS_PER_EPOCH = 64, 8, 16
+
+
+def resolve_batch_size(batch_size: int | str, n_fit: int) -> int:
+    """The batch size of a run: an int as given, ``"auto"`` scaled to the number of fit windows."""
+    if batch_size == "auto":
+        return int(np.clip(n_fit // MIN_STEPS_PER_EPOCH, MIN_AUTO_BATCH, MAX_AUTO_BATCH))
+    return int(batch_size)
 
 
 @dataclass
@@ -37,10 +54,12 @@ class TrainConfig:
 
     epochs: int = 30
     patience: int = 5
-    batch_size: int = 64
+    min_epochs: int = 5
+    batch_size: int | str = "auto"
     lr: float = 1e-3
     weight_decay: float = 1e-4
     val_fraction: float = 0.1
+    input_noise: float = 0.0  # std of Gaussian noise added to the normalised training inputs
     balance: str = "weights"  # class weights in the loss, a balanced sampler, or none
     accelerator: str = "auto"
     devices: str | int = 1
@@ -76,7 +95,7 @@ class EmotionModule(L.LightningModule):
 
     def __init__(self, model_name: str = "maan", ecg_shape=(1, 32), eeg_shape=(4, 14, 10),
                  model_kwargs: dict | None = None, lr: float = 1e-3, weight_decay: float = 1e-4,
-                 class_weights: list[float] | None = None):
+                 class_weights: list[float] | None = None, input_noise: float = 0.0):
         super().__init__()
         self.save_hyperparameters()
         self.model = build_model(model_name, tuple(ecg_shape), tuple(eeg_shape), n_classes=2,
@@ -93,6 +112,11 @@ class EmotionModule(L.LightningModule):
         return F.cross_entropy(logits, y, weight=self.loss_weights), logits, y
 
     def training_step(self, batch, batch_idx):
+        if self.hparams.input_noise > 0:
+            # augmentation: inputs are standardised features, so the std is in units of their spread
+            x_ecg, x_eeg, y = batch
+            noise = self.hparams.input_noise
+            batch = (x_ecg + noise * torch.randn_like(x_ecg), x_eeg + noise * torch.randn_like(x_eeg), y)
         loss, logits, y = self._loss(batch)
         acc = (logits.argmax(dim=1) == y).float().mean()
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
@@ -114,10 +138,14 @@ class EmotionModule(L.LightningModule):
 
 
 class BestWeights(Callback):
-    """Keeps the state_dict of the epoch with the lowest ``val_loss`` and restores it at the end."""
+    """Keeps the state_dict of the epoch with the lowest ``val_loss`` and restores it at the end.
 
-    def __init__(self, monitor: str = "val_loss"):
+    Epochs before ``min_epochs`` are not candidates (the last of them is, so there is always one).
+    """
+
+    def __init__(self, monitor: str = "val_loss", min_epochs: int = 1):
         self.monitor = monitor
+        self.min_epochs = max(1, int(min_epochs))
         self.best = float("inf")
         self.best_epoch = -1
         self.state = None
@@ -128,7 +156,7 @@ class BestWeights(Callback):
             return
         self.epochs_run = trainer.current_epoch + 1
         value = trainer.callback_metrics.get(self.monitor)
-        if value is None:
+        if value is None or self.epochs_run < self.min_epochs:
             return
         value = float(value)
         if value < self.best:
@@ -159,6 +187,7 @@ class FitResult:
     best_val_loss: float
     seconds: float
     is_global_zero: bool = True
+    batch_size: int = 0
 
 
 def fit_module(datamodule, model_name: str, config: TrainConfig, seed: int, log_dir=None, log_name="fit",
@@ -169,13 +198,16 @@ def fit_module(datamodule, model_name: str, config: TrainConfig, seed: int, log_
     datamodule.setup("fit")
     weights = class_weights(datamodule.y_fit) if config.balance == "weights" else None
     module = EmotionModule(model_name, datamodule.ecg_shape, datamodule.eeg_shape, config.model_kwargs,
-                           config.lr, config.weight_decay, weights)
-    best = BestWeights()
+                           config.lr, config.weight_decay, weights, config.input_noise)
+    batch_size = resolve_batch_size(config.batch_size, len(datamodule.y_fit))
+    datamodule.batch_size = batch_size
+    min_epochs = min(config.min_epochs, config.epochs)
+    best = BestWeights(min_epochs=min_epochs)
     callbacks = [EarlyStopping("val_loss", patience=config.patience, mode="min"), best]
     logger = CSVLogger(str(log_dir), name=log_name, version="") if log_dir is not None else False
-    n_batches = max(1, len(datamodule.y_fit) // config.batch_size)
+    n_batches = max(1, len(datamodule.y_fit) // batch_size)
     trainer = L.Trainer(
-        max_epochs=config.epochs, accelerator=config.accelerator, devices=config.devices,
+        max_epochs=config.epochs, min_epochs=min_epochs, accelerator=config.accelerator, devices=config.devices,
         strategy=config.strategy, num_nodes=config.num_nodes, logger=logger, callbacks=callbacks,
         enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=progress,
         # CPU kernels are deterministic; on GPUs a few ops have no deterministic kernel: warn only
@@ -187,7 +219,8 @@ def fit_module(datamodule, model_name: str, config: TrainConfig, seed: int, log_
     trainer.fit(module, datamodule=datamodule)
     seconds = time.perf_counter() - start
     module = module.cpu().eval()
-    return FitResult(module, best.epochs_run, best.best_epoch, best.best, seconds, trainer.is_global_zero)
+    return FitResult(module, best.epochs_run, best.best_epoch, best.best, seconds, trainer.is_global_zero,
+                     batch_size)
 
 
 @torch.no_grad()

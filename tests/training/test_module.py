@@ -1,0 +1,101 @@
+"""Training-loop details: the automatic batch size, the restored epoch, input-noise augmentation."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from maan.training.module import (
+    MAX_AUTO_BATCH, MIN_AUTO_BATCH, MIN_STEPS_PER_EPOCH, BestWeights, EmotionModule, TrainConfig,
+    fit_module, resolve_batch_size,
+)
+
+
+def test_auto_batch_size_known_answers():
+    assert resolve_batch_size("auto", 50) == MIN_AUTO_BATCH  # a real-data LOSO fold: 6 steps, not 1
+    assert resolve_batch_size("auto", 600) == 600 // MIN_STEPS_PER_EPOCH
+    assert resolve_batch_size("auto", 100_000) == MAX_AUTO_BATCH  # AMIGOS scale: unchanged
+    assert resolve_batch_size(32, 50) == 32
+
+
+@given(st.integers(min_value=2, max_value=10**6))
+def test_auto_batch_size_bounds_and_steps(n_fit):
+    size = resolve_batch_size("auto", n_fit)
+    assert MIN_AUTO_BATCH <= size <= MAX_AUTO_BATCH
+    if MIN_AUTO_BATCH < size < MAX_AUTO_BATCH:
+        assert n_fit // size >= MIN_STEPS_PER_EPOCH
+
+
+class _Trainer:
+    sanity_checking = False
+
+    def __init__(self, epoch, loss):
+        self.current_epoch = epoch
+        self.callback_metrics = {"val_loss": torch.tensor(loss)}
+
+
+def test_best_weights_ignores_epochs_before_min_epochs():
+    module = torch.nn.Linear(2, 1)
+    best = BestWeights(min_epochs=3)
+    for epoch, loss in enumerate([0.1, 0.2, 0.9, 0.5, 0.7]):
+        with torch.no_grad():
+            module.weight.fill_(epoch)
+        best.on_validation_end(_Trainer(epoch, loss), module)
+    # epochs 0 and 1 had the lowest loss but come before min_epochs; epoch 3 is the best candidate
+    assert best.best_epoch == 3 and best.epochs_run == 5
+    best.on_fit_end(None, module)
+    assert float(module.weight.detach()[0, 0]) == 3.0
+
+
+def _tiny_datamodule(n=40, seed=0):
+    from maan.training.datamodule import WindowDataModule
+
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    ecg = rng.normal(size=(n, 1, 32)).astype(np.float32) + y[:, None, None]
+    eeg = rng.normal(size=(n, 4, 14, 10)).astype(np.float32)
+    subject = np.repeat(np.arange(4), n // 4)
+    idx = np.arange(n)
+    return WindowDataModule(ecg, eeg, y, subject, idx[:32], idx[32:], idx[32:], batch_size=64)
+
+
+def test_fit_uses_the_auto_batch_size_and_runs_min_epochs():
+    dm = _tiny_datamodule()
+    config = TrainConfig(epochs=6, patience=0, min_epochs=4, accelerator="cpu")
+    fit = fit_module(dm, "base", config, seed=0)
+    assert fit.batch_size == resolve_batch_size("auto", 32) == dm.batch_size
+    # patience 0 would stop after the first epoch without improvement; min_epochs keeps it going
+    assert fit.epochs_run >= 4
+    assert fit.best_epoch >= 3
+
+
+def test_input_noise_changes_training_only():
+    torch.manual_seed(0)
+    module = EmotionModule("base", (1, 32), (4, 14, 10), input_noise=1.0)
+    x_ecg, x_eeg = torch.zeros(8, 1, 32), torch.zeros(8, 4, 14, 10)
+    y = torch.zeros(8, dtype=torch.long)
+    module.log = lambda *a, **k: None
+    module.eval()
+    clean = module._loss((x_ecg, x_eeg, y))[0]
+    torch.manual_seed(1)
+    noisy = module.training_step((x_ecg, x_eeg, y), 0)
+    assert not torch.isclose(clean, noisy)
+    quiet = EmotionModule("base", (1, 32), (4, 14, 10), input_noise=0.0).eval()
+    quiet.load_state_dict(module.state_dict())
+    quiet.log = lambda *a, **k: None
+    assert torch.isclose(quiet.training_step((x_ecg, x_eeg, y), 0), clean)
+
+
+@pytest.mark.parametrize("value, ok", [("auto", True), ("16", True), ("1", False), ("big", False)])
+def test_cli_batch_size_option(value, ok):
+    import argparse
+
+    from maan.training.commands import _batch_size
+
+    if ok:
+        assert _batch_size(value) in ("auto", 16)
+    else:
+        with pytest.raises(argparse.ArgumentTypeError):
+            _batch_size(value)
