@@ -35,7 +35,8 @@ def parse_args(argv=None):
     p.add_argument("--folds", type=int, default=10, help="default: %(default)s")
     p.add_argument("--epochs", type=int, default=30, help="default: %(default)s")
     p.add_argument("--patience", type=int, default=5, help="default: %(default)s")
-    p.add_argument("--batch-size", type=int, default=64, help="default: %(default)s")
+    p.add_argument("--batch-size", type=lambda v: v if v == "auto" else int(v), default="auto",
+                   help="an integer or auto, as maan's (default: %(default)s)")
     p.add_argument("--jobs", type=int, default=2, help="preprocessing workers (default: %(default)s)")
     p.add_argument("--time-limit", type=float, default=None, metavar="S",
                    help="stop the training after S seconds and extrapolate (default: run to the end)")
@@ -78,6 +79,10 @@ def main(argv=None) -> int:
         proc.terminate()
         proc.join()
     train_wall = time.perf_counter() - t
+    if not stopped and proc.exitcode != 0:
+        print(f"the training child failed (exit code {proc.exitcode}); no figures written "
+              f"(an old run in {run} with other settings? delete it)", file=sys.stderr)
+        return 1
 
     results = [json.loads(p.read_text()) for p in run.glob("*/*/folds/fold-*/*.result.json")]
     fit_s = [r["seconds"] for r in results]

@@ -137,14 +137,16 @@ def cmd_demo(args) -> int:
     features = root / "features"
     print(f"[2/3] preprocessing into {features}")
     manifest = preprocess("amigos", data, features, PreprocessConfig(dataset="amigos"), jobs=args.jobs,
-                          progress=not args.quiet)
+                          progress=not args.quiet, overwrite=True)
     print(_summary(manifest, features))
     print(_label_balance(features))
     preset = DEMO_PRESET
     print(f"[3/3] Table 1: base vs proposed x arousal, valence x 3 protocols "
           f"({preset['folds']}-fold, demo size; `maan reproduce` runs the paper's 10 folds)")
+    # demo-output is the demo's own folder: a run with the same settings resumes, one written by
+    # another version's settings is replaced rather than refused
     run_reproduce(data, "amigos", root, features=features, jobs=args.jobs, seed=args.seed,
-                  progress=not args.quiet, **preset)
+                  progress=not args.quiet, overwrite=True, **preset)
     from .evaluation.commands import figures_and_report
 
     figures_and_report(root)
@@ -153,7 +155,7 @@ def cmd_demo(args) -> int:
 
     # Real recordings ship beside the project's checkout only (../shared/data); users skip this.
     shared = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-    section = demo_real_data(shared, root / "real-eegmat", progress=not args.quiet)
+    section = demo_real_data(shared, root / "real-eegmat", progress=not args.quiet, overwrite=True)
     if section:
         print(section)
     return 0

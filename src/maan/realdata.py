@@ -125,13 +125,13 @@ def fold_subjects(features_dir, n_folds: int) -> list[str]:
     return [",".join(sorted({str(s) for s in f.subject[test]})) for _, test in splits]
 
 
-def demo_real_data(shared_dir, out_dir, progress: bool = True, config=None) -> str | None:
+def demo_real_data(shared_dir, out_dir, progress: bool = True, config=None, overwrite: bool = False) -> str | None:
     """``maan demo``'s real-data section: the eegmat CV, or None when the shared data is absent."""
     data = eegmat_dir(shared_dir)
     if data is None:
         return None
     out = Path(out_dir)
-    results = run_eegmat_cv(data, out, config=config, progress=progress, log=None)
+    results = run_eegmat_cv(data, out, config=config, progress=progress, log=None, overwrite=overwrite)
     try:
         names = fold_subjects(out / "features", results["folds"])
     except Exception:  # noqa: BLE001 - labels of the rows only

@@ -55,9 +55,29 @@ def test_tiny_cv_end_to_end_and_resume(store, features, tmp_path, monkeypatch):
         assert a["acc"] == pytest.approx(b["acc"]) and a["auc"] == pytest.approx(b["auc"])
     assert res["models"]["logistic"]["metrics"] == ref["models"]["logistic"]["metrics"]
 
-    # a different configuration in the same folder is refused
+    # a different configuration in the same folder is refused, naming the setting
     with pytest.raises(ConfigMismatchError, match="seed"):
         run_cv(store, "arousal", run_dir, models=("maan",), folds=3, seed=1, config=TINY, progress=False, log=None)
+    with pytest.raises(ConfigMismatchError, match=r"training\.lr: 0\.001 -> 0\.01"):
+        run_cv(store, "arousal", run_dir, models=("maan",), folds=3, config={**TINY, "lr": 0.01}, progress=False,
+               log=None)
+
+
+def test_a_run_written_before_min_epochs_and_input_noise_still_resumes(store, tmp_path, monkeypatch):
+    old_config = {**TINY, "batch_size": 64, "min_epochs": 0}
+    run_dir = tmp_path / "old"
+    run_cv(store, "arousal", run_dir, models=("base",), folds=2, config=old_config, progress=False, log=None)
+    # the run description as the earlier version wrote it: no min_epochs, no input_noise
+    run_json = json.loads((run_dir / "run.json").read_text())
+    for key in ("min_epochs", "input_noise"):
+        del run_json["spec"]["training"][key]
+    (run_dir / "run.json").write_text(json.dumps(run_json))
+    monkeypatch.setattr(cvmod, "_train_fold", lambda *a, **k: pytest.fail("a finished fold was trained again"))
+    res = run_cv(store, "arousal", run_dir, models=("base",), folds=2, config=old_config, progress=False, log=None)
+    assert len(res["models"]["base"]["per_fold"]) == 2
+    # today's defaults are another configuration, and the message says which settings differ
+    with pytest.raises(ConfigMismatchError, match=r"training\.batch_size: 64 -> 'auto'.*training\.min_epochs: 0 -> 5"):
+        run_cv(store, "arousal", run_dir, models=("base",), folds=2, config=TINY, progress=False, log=None)
 
 
 def test_majority_baseline_predicts_the_training_majority(features, tmp_path):

@@ -39,14 +39,14 @@ class _Trainer:
 def test_best_weights_ignores_epochs_before_min_epochs():
     module = torch.nn.Linear(2, 1)
     best = BestWeights(min_epochs=3)
-    for epoch, loss in enumerate([0.1, 0.2, 0.9, 0.5, 0.7]):
+    for epoch, loss in enumerate([0.1, 0.2, 0.4, 0.5, 0.7]):
         with torch.no_grad():
             module.weight.fill_(epoch)
         best.on_validation_end(_Trainer(epoch, loss), module)
-    # epochs 0 and 1 had the lowest loss but come before min_epochs; epoch 3 is the best candidate
-    assert best.best_epoch == 3 and best.epochs_run == 5
+    # epochs 0 and 1 had lower losses but come before min_epochs; epoch 2 (the 3rd) is the first candidate
+    assert best.best_epoch == 2 and best.epochs_run == 5
     best.on_fit_end(None, module)
-    assert float(module.weight.detach()[0, 0]) == 3.0
+    assert float(module.weight.detach()[0, 0]) == 2.0
 
 
 def _tiny_datamodule(n=40, seed=0):
@@ -58,17 +58,46 @@ def _tiny_datamodule(n=40, seed=0):
     eeg = rng.normal(size=(n, 4, 14, 10)).astype(np.float32)
     subject = np.repeat(np.arange(4), n // 4)
     idx = np.arange(n)
-    return WindowDataModule(ecg, eeg, y, subject, idx[:32], idx[32:], idx[32:], batch_size=64)
+    return WindowDataModule(ecg, eeg, y, subject, idx[:32], idx[32:], idx[32:], batch_size="auto")
 
 
 def test_fit_uses_the_auto_batch_size_and_runs_min_epochs():
     dm = _tiny_datamodule()
-    config = TrainConfig(epochs=6, patience=0, min_epochs=4, accelerator="cpu")
+    config = TrainConfig(epochs=8, patience=0, min_epochs=4, accelerator="cpu")
     fit = fit_module(dm, "base", config, seed=0)
     assert fit.batch_size == resolve_batch_size("auto", 32) == dm.batch_size
     # patience 0 would stop after the first epoch without improvement; min_epochs keeps it going
     assert fit.epochs_run >= 4
     assert fit.best_epoch >= 3
+
+
+def test_early_stopping_counts_patience_from_min_epochs():
+    from maan.training.module import WarmEarlyStopping
+
+    class Trainer:
+        def __init__(self, epoch, loss):
+            self.current_epoch = epoch
+            self.callback_metrics = {"val_loss": torch.tensor(loss)}
+            self.should_stop = False
+            self.global_rank = 0
+            self.fast_dev_run = False
+            self.sanity_checking = False
+
+        class strategy:
+            @staticmethod
+            def reduce_boolean_decision(decision, all=True):
+                return decision
+
+    stopper = WarmEarlyStopping("val_loss", patience=2, mode="min", min_epochs=4)
+    stopped_at = None
+    # epoch 0 is the lowest; later losses only rise: patience must count from epoch 4 (index 3)
+    for epoch, loss in enumerate([0.1, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1]):
+        trainer = Trainer(epoch, loss)
+        stopper._run_early_stopping_check(trainer)
+        if trainer.should_stop:
+            stopped_at = epoch
+            break
+    assert stopped_at == 5  # best candidate epoch 3, then two epochs without improvement
 
 
 def test_input_noise_changes_training_only():
@@ -86,6 +115,11 @@ def test_input_noise_changes_training_only():
     quiet.load_state_dict(module.state_dict())
     quiet.log = lambda *a, **k: None
     assert torch.isclose(quiet.training_step((x_ecg, x_eeg, y), 0), clean)
+    # validation sees the inputs as they are
+    logged = {}
+    module.log = lambda name, value, **k: logged.setdefault(name, value)
+    module.validation_step((x_ecg, x_eeg, y), 0)
+    assert torch.isclose(logged["val_loss"], clean)
 
 
 @pytest.mark.parametrize("value, ok", [("auto", True), ("16", True), ("1", False), ("big", False)])

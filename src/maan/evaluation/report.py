@@ -29,8 +29,17 @@ PAPER_TABLE1 = {
 }
 
 
-def _batch_text(batch_size) -> str:
-    return "auto (8-64, ~16 steps per epoch)" if batch_size == "auto" else str(batch_size)
+def _min_epochs_text(training: dict) -> str:
+    return f", at least {training['min_epochs']}" if training.get("min_epochs") else ""
+
+
+def _batch_text(batch_size, runs=()) -> str:
+    if batch_size != "auto":
+        return str(batch_size)
+    used = sorted({f["batch_size"] for r in runs for entry in r.get("models", {}).values()
+                   for f in entry.get("per_fold", []) if f.get("batch_size")})
+    sizes = "" if not used else f", here {used[0]}" if len(used) == 1 else f", here {used[0]}-{used[-1]}"
+    return f"auto (~16 steps per epoch, 8-64{sizes})"
 
 
 def _pct(stat) -> str:
@@ -66,8 +75,8 @@ def format_table1(summary: dict) -> str:
     lines += [
         f"Mean ± std over folds, in %. {first.get('n_windows', '?')} windows of {first.get('n_subjects', '?')} "
         f"subjects; seed {summary.get('seed', first.get('seed'))}; normalisation `{summary.get('normalize', first.get('normalize'))}`; "
-        f"at most {training.get('epochs')} epochs (early stopping, patience {training.get('patience')}), batch "
-        f"{_batch_text(training.get('batch_size'))}, AdamW lr {training.get('lr')}. SEN & SPE cell: SEN / SPE. Baselines use the same folds.",
+        f"at most {training.get('epochs')} epochs (early stopping, patience {training.get('patience')}"
+        f"{_min_epochs_text(training)}), batch {_batch_text(training.get('batch_size'), runs)}, AdamW lr {training.get('lr')}. SEN & SPE cell: SEN / SPE. Baselines use the same folds.",
         "",
     ]
     balance = ", ".join(f"{r['target']} {100 * r['class_balance']['high_fraction']:.0f}% high"

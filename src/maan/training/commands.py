@@ -138,9 +138,12 @@ def cmd_reproduce(args) -> int:
                   targets=args.targets, models=args.models, folds=args.folds, seed=args.seed,
                   normalize=args.normalize, config=_config(args), jobs=args.jobs, progress=not args.quiet,
                   overwrite=args.overwrite)
-    from ..evaluation.commands import figures_and_report
+    from .cv import _rank_zero
 
-    figures_and_report(args.out)
+    if _rank_zero():  # DDP: the other ranks only trained
+        from ..evaluation.commands import figures_and_report
+
+        figures_and_report(args.out)
     return 0
 
 

@@ -129,6 +129,22 @@ def _store_fingerprint(features) -> dict:
             "subjects": int(len(np.unique(features.subject)))}
 
 
+#: training settings added after the first release, with the values that reproduce the earlier
+#: behaviour, so that a run folder written before them still resumes
+_LEGACY_TRAINING = {"min_epochs": 0, "input_noise": 0.0}
+
+
+def _spec_differences(old: dict, new: dict) -> list[str]:
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += [f"{key}.{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        elif a != b:
+            out.append(f"{key}: {a!r} -> {b!r}" if not isinstance(a, (dict, list)) else key)
+    return out
+
+
 def _prepare_run_dir(out: Path, spec: dict, overwrite: bool) -> None:
     run_json = out / "run.json"
     if run_json.exists():
@@ -137,12 +153,14 @@ def _prepare_run_dir(out: Path, spec: dict, overwrite: bool) -> None:
         except ValueError as exc:
             raise InvalidInputError(run_json, f"corrupt run description ({exc}); use --overwrite or another --out") from exc
         old_spec = old.get("spec", {})
+        if isinstance(old_spec.get("training"), dict):
+            old_spec = {**old_spec, "training": {**_LEGACY_TRAINING, **old_spec["training"]}}
         if old.get("format") != RUN_FORMAT or old_spec != spec:
             if not overwrite:
-                changed = sorted(k for k in set(old_spec) | set(spec) if old_spec.get(k) != spec.get(k))
+                changed = _spec_differences(old_spec, spec)
                 raise ConfigMismatchError(
-                    f"{out}: holds a run with another configuration (differs in: {', '.join(changed) or 'format'}); "
-                    "use another --out, or --overwrite to discard it")
+                    f"{out}: holds a run with another configuration (differs in: {'; '.join(changed) or 'format'}); "
+                    "pass the same options to resume it, use another --out, or --overwrite to discard it")
             shutil.rmtree(out / "folds", ignore_errors=True)
             shutil.rmtree(out / "logs", ignore_errors=True)
             (out / "results.json").unlink(missing_ok=True)

@@ -74,8 +74,11 @@ class WindowDataModule(L.LightningDataModule):
     def train_dataloader(self):
         data = self._dataset(self.fit_idx)
         generator = torch.Generator().manual_seed(self.seed)
-        # BatchNorm cannot train on a last batch of one window
-        drop_last = len(self.fit_idx) % self.batch_size == 1
+        # BatchNorm cannot train on a last batch of one window (per rank: DDP gives each a share)
+        trainer = getattr(self, "trainer", None)
+        world = max(1, int(getattr(trainer, "world_size", 1) or 1)) if trainer is not None else 1
+        per_rank = -(-len(self.fit_idx) // world)
+        drop_last = per_rank % self.batch_size == 1
         if self.balance == "sampler":
             y = self.y_fit
             counts = np.bincount(y, minlength=2).astype(np.float64)

@@ -168,6 +168,23 @@ class BestWeights(Callback):
             pl_module.load_state_dict(self.state)
 
 
+class WarmEarlyStopping(EarlyStopping):
+    """EarlyStopping that starts counting at ``min_epochs``, the first epoch BestWeights may keep.
+
+    Lightning's own EarlyStopping counts from epoch 0 and only defers the stop to ``min_epochs``,
+    so a run whose epoch 0 had the lowest validation loss would stop right at ``min_epochs``.
+    """
+
+    def __init__(self, *args, min_epochs: int = 1, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.min_epochs = max(1, int(min_epochs))
+
+    def _run_early_stopping_check(self, trainer) -> None:
+        if trainer.current_epoch + 1 < self.min_epochs:
+            return
+        super()._run_early_stopping_check(trainer)
+
+
 def quiet_lightning() -> None:
     """Silence Lightning's per-fit banners (GPU available..., dataloader worker hints)."""
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda",
@@ -199,11 +216,10 @@ def fit_module(datamodule, model_name: str, config: TrainConfig, seed: int, log_
     weights = class_weights(datamodule.y_fit) if config.balance == "weights" else None
     module = EmotionModule(model_name, datamodule.ecg_shape, datamodule.eeg_shape, config.model_kwargs,
                            config.lr, config.weight_decay, weights, config.input_noise)
-    batch_size = resolve_batch_size(config.batch_size, len(datamodule.y_fit))
-    datamodule.batch_size = batch_size
+    batch_size = datamodule.batch_size  # resolved by the datamodule ("auto" -> from its fit windows)
     min_epochs = min(config.min_epochs, config.epochs)
     best = BestWeights(min_epochs=min_epochs)
-    callbacks = [EarlyStopping("val_loss", patience=config.patience, mode="min"), best]
+    callbacks = [WarmEarlyStopping("val_loss", patience=config.patience, mode="min", min_epochs=min_epochs), best]
     logger = CSVLogger(str(log_dir), name=log_name, version="") if log_dir is not None else False
     n_batches = max(1, len(datamodule.y_fit) // batch_size)
     trainer = L.Trainer(

@@ -1,0 +1,112 @@
+"""Training settings on small stores: balanced accuracy of maan next to the logistic baseline.
+
+Not a speed benchmark: it records how training defaults behave where data is scarce, which is
+where they break (a real-data LOSO fold fits ~50 windows). Cases, all on the same folds as the
+baselines:
+
+- ``eegmat``: the real recordings in ../shared/data/eegmat (skipped when absent), task, LOSO,
+  ``--normalize subject``;
+- ``demo-*``: the ``maan demo`` synthetic cohort (8 subjects, ~1,000 windows), valence
+  trial-kfold and arousal / valence subject-kfold, 3 folds.
+
+Each configuration is a JSON object of ``TrainConfig`` overrides, run on every case::
+
+    python benchmarks/small_data.py '{"batch_size": 64, "min_epochs": 0}' '{}' '{"input_noise": 0.3}'
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+SHARED = HERE.parents[1] / "shared" / "data"
+DEMO_CASES = (("demo-valence-trial", "valence", "trial-kfold"), ("demo-arousal-subject", "arousal", "subject-kfold"),
+              ("demo-valence-subject", "valence", "subject-kfold"))
+
+
+def stores(work: Path, progress: bool) -> dict:
+    import maan
+    from maan.data.synthetic import COHORT_MARKER_FILE
+    from maan.realdata import EXCLUDE, eegmat_dir, write_labels
+    from maan.features.pipeline import PreprocessConfig, preprocess
+
+    out = {}
+    demo = work / "demo-cohort"
+    if not (demo / COHORT_MARKER_FILE).exists():
+        maan.synth_cohort("amigos", demo, n_subjects=8, seed=0, short_seconds=(30.0, 60.0), long_seconds=(120.0, 180.0))
+    preprocess("amigos", demo, work / "demo-features", PreprocessConfig(dataset="amigos"), jobs=2, progress=progress)
+    out["demo"] = work / "demo-features"
+    data = eegmat_dir(SHARED)
+    if data is not None:
+        labels = write_labels(data, work / "eegmat-labels.csv")
+        preprocess("recordings", data, work / "eegmat-features",
+                   PreprocessConfig(dataset="recordings", labels=str(labels), exclude=EXCLUDE), jobs=2,
+                   skip_invalid=True, progress=progress)
+        out["eegmat"] = work / "eegmat-features"
+    return out
+
+
+def run_config(overrides: dict, paths: dict, work: Path) -> dict:
+    from maan.realdata import pooled_balanced_accuracy
+    from maan.training.cv import run_cv
+
+    config = {"accelerator": "cpu", **overrides}
+    cases = []
+    if "eegmat" in paths:
+        cases.append(("eegmat", paths["eegmat"], "task", "loso", 4, "subject"))
+    cases += [(name, paths["demo"], target, protocol, 3, "train") for name, target, protocol in DEMO_CASES]
+    row = {}
+    for name, store, target, protocol, folds, normalize in cases:
+        res = run_cv(store, target, work / "runs" / name, models=("maan",), protocol=protocol, folds=folds, seed=0,
+                     normalize=normalize, config=config, progress=False, log=None, overwrite=True)
+        row[name] = {m: {"mean_ba": res["models"][m]["metrics"]["balanced_accuracy"]["mean"],
+                         "pooled_ba": pooled_balanced_accuracy(res["models"][m]["per_fold"])}
+                     for m in ("maan", "logistic", "majority")}
+        row[name]["epochs"] = [f["epochs"] for f in res["models"]["maan"]["per_fold"]]
+        row[name]["batch_size"] = [f.get("batch_size") for f in res["models"]["maan"]["per_fold"]]
+    return row
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("configs", nargs="*", default=["{}"], help="JSON TrainConfig overrides, one per configuration "
+                   "(default: '{}', maan's defaults)")
+    p.add_argument("--work", default=str(HERE / ".cache" / "small_data"), metavar="DIR")
+    p.add_argument("--json", default=None, metavar="FILE", help="also write the figures as JSON")
+    args = p.parse_args(argv)
+    work = Path(args.work)
+    paths = stores(work, progress=False)
+    print(f"machine: {machine()}")
+    results = []
+    for text in args.configs:
+        overrides = json.loads(text)
+        start = time.perf_counter()
+        row = run_config(overrides, paths, work)
+        seconds = time.perf_counter() - start
+        results.append({"config": overrides, "seconds": round(seconds, 1), "cases": row})
+        print(f"\nconfig {json.dumps(overrides)}  ({seconds:.0f} s)")
+        print(f"  {'case':22s}" + "".join(f"{m:>13s}" for m in ("maan", "logistic", "majority"))
+              + "  epochs / batch per fold")
+        for name, r in row.items():
+            cells = "".join(f"{_fmt(r[m]['mean_ba']):>7s}/{_fmt(r[m]['pooled_ba']):<5s}"
+                            for m in ("maan", "logistic", "majority"))
+            print(f"  {name:22s} {cells}  {r['epochs']} / {r['batch_size']}")
+    print("\ncells: balanced accuracy, mean over folds / pooled over all held-out windows")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": machine(), "results": results}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
