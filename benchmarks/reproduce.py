@@ -38,6 +38,10 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=lambda v: v if v == "auto" else int(v), default="auto",
                    help="an integer or auto, as maan's (default: %(default)s)")
     p.add_argument("--jobs", type=int, default=2, help="preprocessing workers (default: %(default)s)")
+    p.add_argument("--accelerator", default="cpu", help="lightning accelerator: cpu, gpu, auto (default: %(default)s)")
+    p.add_argument("--features", default=None, metavar="STORE",
+                   help="an existing feature store of the synthetic cohort: skip synth and preprocess (e.g. a "
+                        "store carried to a GPU machine)")
     p.add_argument("--time-limit", type=float, default=None, metavar="S",
                    help="stop the training after S seconds and extrapolate (default: run to the end)")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the figures as JSON")
@@ -49,7 +53,7 @@ def _child(args, run: Path, store: Path):
 
     run_reproduce(None, "amigos", run, features=store, protocols=args.protocols, folds=args.folds, seed=args.seed,
                   config={"epochs": args.epochs, "patience": args.patience, "batch_size": args.batch_size,
-                          "accelerator": "cpu"}, progress=False, log=None, print_table=False)
+                          "accelerator": args.accelerator}, progress=False, log=None, print_table=False)
 
 
 def main(argv=None) -> int:
@@ -60,14 +64,19 @@ def main(argv=None) -> int:
     work = Path(args.work)
     data, store, run = work / f"amigos-{args.subjects}", work / f"features-{args.subjects}", work / "run"
     marker = data / COHORT_MARKER_FILE
-    t = time.perf_counter()
-    if not (marker.exists() and json.loads(marker.read_text()).get("subjects") == args.subjects):
-        maan.synth_cohort("amigos", data, n_subjects=args.subjects, seed=args.seed)
-    synth_s = time.perf_counter() - t
-    t = time.perf_counter()
-    manifest = maan.preprocess("amigos", data, store, jobs=args.jobs, progress=False)
-    preprocess_s = time.perf_counter() - t
-    windows = manifest["windows"]
+    if args.features:
+        store = Path(args.features)
+        synth_s = preprocess_s = 0.0
+        windows = len(maan.load_features(store))
+    else:
+        t = time.perf_counter()
+        if not (marker.exists() and json.loads(marker.read_text()).get("subjects") == args.subjects):
+            maan.synth_cohort("amigos", data, n_subjects=args.subjects, seed=args.seed)
+        synth_s = time.perf_counter() - t
+        t = time.perf_counter()
+        manifest = maan.preprocess("amigos", data, store, jobs=args.jobs, progress=False)
+        preprocess_s = time.perf_counter() - t
+        windows = manifest["windows"]
 
     n_fits = len(args.protocols) * 2 * 2 * args.folds
     t = time.perf_counter()
@@ -93,7 +102,7 @@ def main(argv=None) -> int:
     estimate = train_wall if not stopped else train_wall / max(done, 1) * n_fits
     figures = {
         "machine": machine(), "subjects": args.subjects, "windows": windows, "protocols": args.protocols,
-        "folds": args.folds, "epochs_max": args.epochs, "patience": args.patience, "batch_size": args.batch_size,
+        "folds": args.folds, "accelerator": args.accelerator, "epochs_max": args.epochs, "patience": args.patience, "batch_size": args.batch_size,
         "synth_s": round(synth_s, 1), "preprocess_s": round(preprocess_s, 1), "fits_total": n_fits,
         "fits_finished": done, "stopped_at_time_limit": stopped, "training_wall_s": round(train_wall, 1),
         "fit_s_mean": round(sum(fit_s) / done, 1) if done else None, "epochs_mean": round(sum(epochs) / done, 1) if done else None,
