@@ -110,8 +110,11 @@ def main(argv=None) -> int:
         "training_wall_s_full_estimate": round(estimate, 1),
     }
     print(f"machine: {figures['machine']}")
-    print(f"cohort: {args.subjects} synthetic AMIGOS-format subjects, {windows} windows "
-          f"(synth {synth_s:.0f} s, preprocess {preprocess_s:.0f} s)")
+    if args.features:
+        print(f"store: {store}, {windows} windows (synth and preprocess skipped)")
+    else:
+        print(f"cohort: {args.subjects} synthetic AMIGOS-format subjects, {windows} windows "
+              f"(synth {synth_s:.0f} s, preprocess {preprocess_s:.0f} s)")
     print("| protocols | fits | finished | wall (training) | s/fit | epochs/fit | windows/s | full run (est.) |")
     print("|---|---|---|---|---|---|---|---|")
     print(f"| {' '.join(args.protocols)} | {n_fits} | {done}{' (stopped)' if stopped else ''} | {train_wall:.0f} s | "
