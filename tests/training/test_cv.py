@@ -121,3 +121,33 @@ def test_help(command, capsys):
     with pytest.raises(SystemExit) as exc:
         run_cli([command, "--help"], capsys)
     assert exc.value.code == 0
+
+
+def test_subject_normalisation_leaves_single_class_subjects_out_of_training(features, tmp_path):
+    import dataclasses
+
+    import numpy as np
+
+    from maan.training.cv import train_model
+
+    arousal = np.asarray(features.labels["arousal"]).copy()
+    one_class = sorted(set(features.subject))[0]
+    arousal[features.subject == one_class] = 1
+    feats = dataclasses.replace(features, labels={**features.labels, "arousal": arousal})
+    n_one = int((features.subject == one_class).sum())
+    res = run_cv(feats, "arousal", tmp_path / "r", models=("base",), protocol="loso", config=TINY,
+                 normalize="subject", progress=False, log=None)
+    for k, (fold, balance) in enumerate(zip(res["models"]["base"]["per_fold"], res["class_balance"]["per_fold"])):
+        tested = k == 0  # loso holds the subjects out in sorted order
+        assert (fold["n_test"] == n_one) if tested else True
+        assert balance["left_out_subjects"] == ([] if tested else [one_class])
+        assert fold["n_train"] == len(arousal) - fold["n_test"] - (0 if tested else n_one)
+    logistic = res["models"]["logistic"]["per_fold"]
+    assert [f["n_train"] for f in logistic] == [f["n_train"] for f in res["models"]["base"]["per_fold"]]
+    # train normalisation has nothing to leave out
+    res = run_cv(feats, "arousal", tmp_path / "t", models=("base",), protocol="loso", folds=2, config=TINY,
+                 normalize="train", progress=False, log=None)
+    assert all(b["left_out_subjects"] == [] for b in res["class_balance"]["per_fold"])
+    trained = train_model(feats, "arousal", tmp_path / "m", model="base", normalize="subject", config=TINY,
+                          progress=False, log=None)
+    assert trained["left_out_subjects"] == [one_class]

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from maan.training.datamodule import WindowDataModule
-from maan.training.normalize import Normalizer, Stats, standardize_by_group
+from maan.training.normalize import Normalizer, Stats, standardize_by_group, informative_train_idx, single_class_subjects
 
 
 def fake(n=60, seed=0, subjects=3):
@@ -85,3 +85,18 @@ def test_standardize_by_group():
     x = np.array([[1.0, 10], [3, 30], [100, 5], [102, 7]])
     out = standardize_by_group(x, np.array(["a", "a", "b", "b"]))
     np.testing.assert_allclose(out, [[-1, -1], [1, 1], [-1, -1], [1, 1]])
+
+
+def test_single_class_subjects_are_left_out_of_training_under_subject_normalisation():
+    y = np.array([0, 1, 0, 1, 1, 1, 0, 0, 1])
+    subject = np.array(["a", "a", "b", "b", "c", "c", "d", "d", "d"])
+    train = np.arange(8)  # d's last (class 1) window is a test window: d has one class in training
+    assert single_class_subjects(train, y, subject) == ["c", "d"]
+    keep, left_out = informative_train_idx(train, y, subject, "subject")
+    assert left_out == ["c", "d"]
+    np.testing.assert_array_equal(keep, [0, 1, 2, 3])
+    # train normalisation keeps every window; so does a fold that would be left with one class
+    keep, left_out = informative_train_idx(train, y, subject, "train")
+    assert left_out == [] and len(keep) == 8
+    keep, left_out = informative_train_idx(np.array([4, 5, 6, 7]), y, subject, "subject")
+    assert left_out == [] and len(keep) == 4

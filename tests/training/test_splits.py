@@ -101,3 +101,15 @@ def test_splits_on_a_real_store(features):
         for train, test in make_splits(protocol, features.arousal, features.subject, features.trial, folds=3):
             g = groups_for(protocol, features.subject, features.trial)
             assert not set(g[train]) & set(g[test])
+
+
+def test_inner_split_holds_out_windows_when_too_few_groups():
+    y, subject, trial = toy(n_subjects=3)
+    train = np.flatnonzero(subject != "P02")  # loso fold: 2 training subjects
+    fit, val = inner_split("loso", train, y, subject, trial, fraction=0.1, seed=0)
+    assert set(fit) | set(val) == set(train) and not set(fit) & set(val)
+    assert set(subject[fit]) == set(subject[val]) == {"P00", "P01"}  # windows of both, not one subject each
+    assert len(val) == round(0.1 * len(train))
+    train = np.arange(len(y))  # 3 groups: a whole subject is held out
+    fit, val = inner_split("loso", train, y, subject, trial, fraction=0.1, seed=0)
+    assert len(set(subject[val])) == 1 and not set(subject[fit]) & set(subject[val])

@@ -36,7 +36,7 @@ from ..features.store import atomic_write_json, config_hash
 from .baselines import BASELINES, logistic_baseline, majority_baseline, window_features
 from .checkpoint import load_checkpoint, save_checkpoint, versions
 from .module import TrainConfig
-from .normalize import DEFAULT_NORMALIZE, NORMALIZE_MODES, Normalizer, layout_of
+from .normalize import DEFAULT_NORMALIZE, NORMALIZE_MODES, Normalizer, informative_train_idx, layout_of
 from .splits import DEFAULT_PROTOCOL, PROTOCOLS, inner_split, make_splits
 
 RUN_FORMAT = "maan-cv-run"
@@ -206,6 +206,8 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
     spec = {"target": target, "protocol": protocol, "folds_requested": int(folds), "folds": len(splits),
             "seed": int(seed), "normalize": normalize, "training": config.result_keys(),
             "store": _store_fingerprint(features), "fold_fingerprint": _fold_fingerprint(splits)}
+    if normalize == "subject":  # runs before this rule trained on single-class subjects: not resumed into
+        spec["single_class_subjects"] = "left out of training"
     rank_zero = _rank_zero()
     if rank_zero:
         _prepare_run_dir(out, spec, overwrite)
@@ -231,15 +233,23 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
     bar = tqdm(total=len(splits) * len(models), initial=len(splits) * len(models) - len(todo), unit="fit",
                desc=f"cv {target} {protocol}", disable=not (progress and rank_zero))
     start = time.perf_counter()
+    announced: set[str] = set()
     try:
         for k, (train_idx, test_idx) in enumerate(splits):
             fdir = fold_dir(k)
+            # --normalize subject: single-class subjects are left out of training (informative_train_idx)
+            train_idx, left_out = informative_train_idx(train_idx, y, features.subject, normalize)
+            if set(left_out) - announced:
+                announced.update(left_out)
+                _say(log, f"  left out of training (every window one class of {target}, which --normalize subject "
+                          f"cannot tell apart): {', '.join(left_out)}")
             if rank_zero and not (fdir / "baselines.json").exists():
                 if pooled is None:
                     pooled = window_features(features.ecg, features.eeg, layout, n_bands)
                 y_train, y_test = y[train_idx], y[test_idx]
                 record = {"fold": k, "n_train": int(len(train_idx)), "n_test": int(len(test_idx)),
-                          "train_balance": class_balance(y_train), "test_balance": class_balance(y_test)}
+                          "train_balance": class_balance(y_train), "test_balance": class_balance(y_test),
+                          "left_out_subjects": left_out}
                 pred, score = majority_baseline(y_train, len(test_idx))
                 record["majority"] = binary_metrics(y_test, pred, score)
                 pred, score = logistic_baseline(pooled, y, train_idx, test_idx, normalize, features.subject, seed)
@@ -320,7 +330,8 @@ def collect_cv(out, features, features_path, target, models, protocol, n_folds, 
         base = _read_json(fdir / "baselines.json")
         if base is None:
             raise MaanError(f"{fdir}: baseline results missing; rerun the same command to finish the run")
-        balances.append({"fold": k, "train": base["train_balance"], "test": base["test_balance"]})
+        balances.append({"fold": k, "train": base["train_balance"], "test": base["test_balance"],
+                         "left_out_subjects": base.get("left_out_subjects", [])})
         for b in BASELINES:
             per_model[b].append({"fold": k, **base[b], "n_train": base["n_train"], "n_test": base["n_test"]})
         for m in models:
@@ -428,7 +439,10 @@ def train_model(features, target: str, out, model: str = "maan", seed: int = 0,
         raise MaanError(f"the target {target!r} has a single class in this store; nothing to learn")
     layout, n_bands = layout_of(features.manifest)
     out = Path(out)
-    all_idx = np.arange(len(y))
+    all_idx, left_out = informative_train_idx(np.arange(len(y)), y, features.subject, normalize)
+    if left_out:
+        _say(log, f"left out of training (every window one class of {target}, which --normalize subject cannot "
+                  f"tell apart): {', '.join(left_out)}")
     fit_idx, val_idx = inner_split(val_split, all_idx, y, features.subject, features.trial, config.val_fraction, seed)
     dm = WindowDataModule(features.ecg, features.eeg, y, features.subject, fit_idx, val_idx, None,
                           normalize=normalize, layout=layout, n_bands=n_bands, batch_size=config.batch_size,
@@ -442,8 +456,8 @@ def train_model(features, target: str, out, model: str = "maan", seed: int = 0,
     training = {**config.to_dict(), "seed": seed, "val_split": val_split, "n_fit": int(len(fit_idx)),
                 "n_val": int(len(val_idx)), "epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch,
                 "best_val_loss": float(fit.best_val_loss), "seconds": round(fit.seconds, 3),
-                "batch_size_used": fit.batch_size,
-                "train_balance": balance}
+                "batch_size_used": fit.batch_size, "left_out_subjects": left_out,
+                "train_balance": class_balance(y[all_idx])}
     path = save_checkpoint(out / "model.pt", fit.module.model, model_name=model, model_kwargs=config.model_kwargs,
                            ecg_shape=dm.ecg_shape, eeg_shape=dm.eeg_shape, target=target, normalizer=dm.normalizer,
                            manifest=features.manifest, training=training)

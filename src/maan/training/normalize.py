@@ -177,3 +177,33 @@ def standardize_by_group(x: np.ndarray, groups: np.ndarray) -> np.ndarray:
         rows = groups == g
         out[rows] = (x[rows] - x[rows].mean(axis=0)) / _safe_std(x[rows].std(axis=0))
     return out
+
+
+def single_class_subjects(train_idx, y, subject) -> list[str]:
+    """Subjects whose training windows all carry the same label, sorted."""
+    train_idx = np.asarray(train_idx)
+    y_train, s_train = np.asarray(y)[train_idx], np.asarray(subject)[train_idx].astype(str)
+    return sorted(s for s in np.unique(s_train) if len(np.unique(y_train[s_train == s])) < 2)
+
+
+def informative_train_idx(train_idx, y, subject, normalize: str) -> tuple[np.ndarray, list[str]]:
+    """The training windows worth fitting on, and the subjects left out.
+
+    Under ``--normalize subject`` a subject whose windows all carry one label is standardised on
+    that class alone: its features are centred on the class's own mean, where the other
+    subjects place the boundary between the classes, so its labels teach the opposite of what
+    they say (eegmat: a subject whose rest recording has no usable ECG keeps only its task
+    windows). Such subjects are left out of training (their windows still count where they are
+    tested). ``train`` normalisation keeps every window. When leaving them out would leave a
+    single class, nothing is left out.
+    """
+    train_idx = np.asarray(train_idx)
+    if normalize != "subject":
+        return train_idx, []
+    dropped = single_class_subjects(train_idx, y, subject)
+    if not dropped:
+        return train_idx, []
+    keep = train_idx[~np.isin(np.asarray(subject)[train_idx].astype(str), dropped)]
+    if len(np.unique(np.asarray(y)[keep])) < 2:
+        return train_idx, []
+    return keep, dropped

@@ -14,7 +14,9 @@ the same folds. ``subject-kfold`` uses ``min(folds, n_subjects)`` folds; ``loso`
 
 The inner validation split (early stopping) is taken from the training indices only and
 follows the grouping of the protocol: held-out trials for ``trial-kfold``, held-out subjects
-for ``subject-kfold``/``loso``, single windows for ``segment-kfold``.
+for ``subject-kfold``/``loso``, single windows for ``segment-kfold``. A training fold with fewer
+than ``MIN_INNER_GROUPS`` groups (e.g. loso on 3 subjects) holds out single windows instead:
+holding out one of two subjects would leave one to fit on.
 """
 from __future__ import annotations
 
@@ -23,6 +25,12 @@ import numpy as np
 from ..errors import MaanError
 
 PROTOCOLS = ("segment-kfold", "trial-kfold", "subject-kfold", "loso")
+#: The inner validation split holds out whole groups only when the training fold has at least
+#: this many; with 2 it would fit on one subject. Measured on 3-subject synthetic LOSO (2 training
+#: subjects, 24 windows each, 6 draws x arousal/valence; benchmarks/small_data.py, docs/performance.md):
+#: pooled balanced accuracy 0.54 with a held-out subject, 0.61 with held-out windows; with 3
+#: training subjects both gave 0.64-0.65.
+MIN_INNER_GROUPS = 3
 DEFAULT_PROTOCOL = "segment-kfold"
 
 
@@ -91,7 +99,7 @@ def inner_split(protocol: str, train_idx: np.ndarray, y, subject, trial, fractio
 
     Roughly ``fraction`` of the training windows (or of its groups) go to validation, grouped
     like ``protocol``; stratified on the label where the groups allow. Falls back to a
-    window-level split when there are fewer than two groups to hold out.
+    window-level split when there are fewer than ``MIN_INNER_GROUPS`` groups.
     """
     from sklearn.model_selection import StratifiedGroupKFold, StratifiedShuffleSplit, ShuffleSplit
 
@@ -105,7 +113,7 @@ def inner_split(protocol: str, train_idx: np.ndarray, y, subject, trial, fractio
         g_train = groups[train_idx]
         n_groups = len(np.unique(g_train))
         k = min(max(2, int(round(1.0 / fraction))), n_groups)
-        if k >= 2:
+        if n_groups >= MIN_INNER_GROUPS:
             fit, val = next(StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed).split(x, y_train, g_train))
             if len(np.unique(y_train[fit])) == 2 or len(np.unique(y_train)) < 2:
                 return np.sort(train_idx[fit]), np.sort(train_idx[val])
