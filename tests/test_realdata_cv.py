@@ -47,3 +47,8 @@ def test_subject_held_out_cv_on_eegmat_reports_maan_and_baselines(tmp_path):
     assert [f["n_test"] for f in saved["models"]["maan"]["per_fold"]] == [len(t) for _, t in splits]
     text = format_real_data(results, seen)
     assert text.startswith("REAL DATA") and "Subject02" in text and "logistic" in text
+    # Subject02's rest recording has no usable ECG: task windows only, so --normalize subject
+    # leaves it out of training wherever it is not the held-out subject
+    left_out = [b["left_out_subjects"] for b in saved["class_balance"]["per_fold"]]
+    assert left_out == [[] if s == "Subject02" else ["Subject02"] for s in seen]
+    assert "left out of training" in text

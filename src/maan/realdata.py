@@ -109,6 +109,11 @@ def format_real_data(results: dict, subject_names=None) -> str:
     pooled = [pooled_balanced_accuracy(results["models"][m]["per_fold"]) for m in models]
     lines.append("  " + "pooled windows".ljust(width) + "".join(
         ("n/a" if v is None else f"{v:.2f}").rjust(10) for v in pooled))
+    left_out = sorted({s for fold in results["class_balance"].get("per_fold", [])
+                       for s in fold.get("left_out_subjects", [])})
+    if left_out:
+        lines.append(f"  left out of training (a single class, which --normalize subject cannot use): "
+                     f"{', '.join(left_out)}")
     lines.append(f"  {results['n_subjects']} subjects: noisy, not a benchmark (baseline measured on all 36 subjects: "
                  "logistic 0.70 raw, 0.89 per-subject standardised)")
     return "\n".join(lines)

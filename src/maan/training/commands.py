@@ -52,12 +52,14 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
                    help="AdamW weight decay (default: %(default)s)")
     g.add_argument("--val-fraction", type=float, default=_DEFAULTS["val_fraction"],
                    help="share of the training folds held out for early stopping, grouped like the protocol "
+                        "(single windows when fewer than 3 subjects/trials are left to hold out) "
                         "(default: %(default)s)")
     g.add_argument("--balance", choices=("weights", "sampler", "none"), default="weights",
                    help="class imbalance: weighted loss, class-balanced sampler, or nothing (default: %(default)s)")
     g.add_argument("--normalize", choices=("train", "subject"), default="train",
                    help="feature statistics from the training folds only, or per subject from its own windows "
-                        "(transductive, labels unused) (default: %(default)s)")
+                        "(transductive, labels unused; subjects with a single class in training are then left "
+                        "out of training) (default: %(default)s)")
     g.add_argument("--width", type=int, default=None,
                    help="first U-Net level width of both branches (default: the model's, see docs)")
     g.add_argument("--depth", type=int, default=None, help="U-Net depth (default: the model's)")

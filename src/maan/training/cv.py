@@ -37,7 +37,7 @@ from .baselines import BASELINES, logistic_baseline, majority_baseline, window_f
 from .checkpoint import load_checkpoint, save_checkpoint, versions
 from .module import TrainConfig
 from .normalize import DEFAULT_NORMALIZE, NORMALIZE_MODES, Normalizer, informative_train_idx, layout_of
-from .splits import DEFAULT_PROTOCOL, PROTOCOLS, inner_split, make_splits
+from .splits import DEFAULT_PROTOCOL, MIN_INNER_GROUPS, PROTOCOLS, groups_for, inner_split, make_splits
 
 RUN_FORMAT = "maan-cv-run"
 TRAINABLE = ("maan", "base", "ecg-only", "eeg-only")
@@ -206,8 +206,15 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
     spec = {"target": target, "protocol": protocol, "folds_requested": int(folds), "folds": len(splits),
             "seed": int(seed), "normalize": normalize, "training": config.result_keys(),
             "store": _store_fingerprint(features), "fold_fingerprint": _fold_fingerprint(splits)}
-    if normalize == "subject":  # runs before this rule trained on single-class subjects: not resumed into
+    # --normalize subject: single-class subjects are left out of training (informative_train_idx)
+    fold_train = [informative_train_idx(train_idx, y, features.subject, normalize) for train_idx, _ in splits]
+    # rules added on 2026-11-26, named in the spec only where they change a fold, so that runs
+    # written before them resume unless they would now train differently
+    if any(left_out for _, left_out in fold_train):
         spec["single_class_subjects"] = "left out of training"
+    groups = groups_for(protocol, features.subject, features.trial)
+    if groups is not None and any(len(np.unique(groups[t])) < MIN_INNER_GROUPS for t, _ in fold_train):
+        spec["inner_split"] = f"single windows below {MIN_INNER_GROUPS} groups"
     rank_zero = _rank_zero()
     if rank_zero:
         _prepare_run_dir(out, spec, overwrite)
@@ -235,10 +242,9 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
     start = time.perf_counter()
     announced: set[str] = set()
     try:
-        for k, (train_idx, test_idx) in enumerate(splits):
+        for k, (_, test_idx) in enumerate(splits):
             fdir = fold_dir(k)
-            # --normalize subject: single-class subjects are left out of training (informative_train_idx)
-            train_idx, left_out = informative_train_idx(train_idx, y, features.subject, normalize)
+            train_idx, left_out = fold_train[k]
             if set(left_out) - announced:
                 announced.update(left_out)
                 _say(log, f"  left out of training (every window one class of {target}, which --normalize subject "

@@ -27,9 +27,8 @@ from ..errors import MaanError
 PROTOCOLS = ("segment-kfold", "trial-kfold", "subject-kfold", "loso")
 #: The inner validation split holds out whole groups only when the training fold has at least
 #: this many; with 2 it would fit on one subject. Measured on 3-subject synthetic LOSO (2 training
-#: subjects, 24 windows each, 6 draws x arousal/valence; benchmarks/small_data.py, docs/performance.md):
-#: pooled balanced accuracy 0.54 with a held-out subject, 0.61 with held-out windows; with 3
-#: training subjects both gave 0.64-0.65.
+#: subjects x 24 windows, 6 draws x arousal/valence; benchmarks/tiny_cohorts.py, docs/performance.md):
+#: pooled balanced accuracy 0.55 holding out a subject, 0.59 holding out windows.
 MIN_INNER_GROUPS = 3
 DEFAULT_PROTOCOL = "segment-kfold"
 

@@ -1,0 +1,137 @@
+"""Training settings on eegmat-sized synthetic cohorts: maan next to the logistic baseline.
+
+The real-data check (eegmat) has 4 subjects of ~24 windows; choosing defaults on it would tune
+to its 4 test folds. This benchmark draws cohorts of the same shape from the ``maan demo``
+synthetic cohort (benchmarks/small_data.py builds it): ``--subjects`` subjects x 24 random
+windows, ``--draws`` different draws, leave-one-subject-out with ``--normalize subject``, for
+arousal and valence. Each configuration is a JSON object of ``TrainConfig`` overrides plus two
+keys of its own:
+
+* ``"inner"``: ``"auto"`` (maan's rule, maan.training.splits.inner_split), ``"grouped"`` (always
+  hold out whole subjects, the rule before MIN_INNER_GROUPS) or ``"windows"`` (always windows);
+* ``"model"``: ``maan`` (default), ``base``, ``ecg-only`` or ``eeg-only``.
+
+Example (the figures in docs/performance.md, "Small stores")::
+
+    python benchmarks/tiny_cohorts.py --subjects 3 '{"inner": "grouped"}' '{"inner": "windows"}'
+    python benchmarks/tiny_cohorts.py --subjects 4 '{}' '{"input_noise": 0.3}' '{"model_kwargs": {"depth": 1}}'
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+WINDOWS_PER_SUBJECT = 24
+
+
+def balanced_accuracy(y, pred) -> float:
+    y, pred = np.asarray(y), np.asarray(pred)
+    return float(np.mean([(pred[y == c] == c).mean() for c in (0, 1) if (y == c).any()]))
+
+
+def draws(features, n_subjects: int, n_draws: int, seed: int = 0) -> list[np.ndarray]:
+    """Window indices of ``n_draws`` cohorts of ``n_subjects`` x WINDOWS_PER_SUBJECT windows."""
+    rng = np.random.default_rng(seed)
+    subject = np.asarray(features.subject)
+    names = np.unique(subject)
+    out = []
+    for _ in range(n_draws):
+        pick = rng.choice(names, n_subjects, replace=False)
+        out.append(np.sort(np.concatenate([rng.choice(np.flatnonzero(subject == s), WINDOWS_PER_SUBJECT,
+                                                      replace=False) for s in pick])))
+    return out
+
+
+def inner(rule: str, train_idx, y, subject, trial, config, seed):
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    from maan.training.splits import inner_split
+
+    if rule == "auto":
+        return inner_split("loso", train_idx, y, subject, trial, config.val_fraction, seed)
+    if rule == "windows":
+        return inner_split("segment-kfold", train_idx, y, subject, trial, config.val_fraction, seed)
+    groups = np.asarray(subject)[train_idx]
+    k = min(10, len(np.unique(groups)))
+    fit, val = next(StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed).split(
+        np.zeros(len(train_idx)), y[train_idx], groups))
+    return np.sort(train_idx[fit]), np.sort(train_idx[val])
+
+
+def run_cohort(features, idx, target: str, overrides: dict, seed: int = 0) -> dict:
+    """Pooled balanced accuracy of maan and the logistic baseline, LOSO on the windows ``idx``."""
+    from maan.training.baselines import logistic_baseline, window_features
+    from maan.training.datamodule import WindowDataModule
+    from maan.training.module import TrainConfig, fit_module, predict_proba
+    from maan.training.normalize import Normalizer, informative_train_idx, layout_of
+    from maan.training.splits import make_splits
+
+    overrides = dict(overrides)
+    rule, model = overrides.pop("inner", "auto"), overrides.pop("model", "maan")
+    config = TrainConfig(**{"accelerator": "cpu", **overrides})
+    layout, n_bands = layout_of(features.manifest)
+    ecg, eeg = features.ecg[idx], features.eeg[idx]
+    subject, trial = np.asarray(features.subject)[idx], np.asarray(features.trial)[idx]
+    y = np.asarray(features.labels[target])[idx].astype(int)
+    pooled = window_features(ecg, eeg, layout, n_bands)
+    truth, preds = [], {"maan": [], "logistic": []}
+    for k, (train_idx, test_idx) in enumerate(make_splits("loso", y, subject, trial, 0, seed)):
+        train_idx, _ = informative_train_idx(train_idx, y, subject, "subject")
+        fit_idx, val_idx = inner(rule, train_idx, y, subject, trial, config, seed + k)
+        dm = WindowDataModule(ecg, eeg, y, subject, fit_idx, val_idx, test_idx, batch_size=config.batch_size,
+                              balance=config.balance, seed=seed + k, normalizer=Normalizer("subject", layout, n_bands))
+        fit = fit_module(dm, model, config, seed + k)
+        ecg_t, eeg_t, y_t = dm.test_arrays()
+        preds["maan"].append((predict_proba(fit.module, ecg_t, eeg_t) >= 0.5).astype(int))
+        preds["logistic"].append(logistic_baseline(pooled, y, train_idx, test_idx, "subject", subject, seed)[0])
+        truth.append(y_t)
+    y_all = np.concatenate(truth)
+    return {m: balanced_accuracy(y_all, np.concatenate(p)) for m, p in preds.items()}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("configs", nargs="*", default=["{}"], help="JSON overrides, one per configuration")
+    p.add_argument("--subjects", type=int, default=4, help="subjects per drawn cohort (default 4, as eegmat)")
+    p.add_argument("--draws", type=int, default=6, help="cohorts drawn (default 6)")
+    p.add_argument("--work", default=str(HERE / ".cache" / "small_data"), metavar="DIR",
+                   help="small_data.py's work folder (the demo cohort's store is built there if missing)")
+    args = p.parse_args(argv)
+    from small_data import stores
+
+    import maan
+
+    logging.getLogger("lightning").setLevel(logging.ERROR)
+    store = Path(args.work) / "demo-features"
+    if not (store / "manifest.json").exists():
+        stores(Path(args.work), progress=False)
+    features = maan.load_features(store)
+    cohorts = draws(features, args.subjects, args.draws, seed=args.subjects)
+    print(f"machine: {machine()}")
+    print(f"{args.draws} draws of {args.subjects} synthetic subjects x {WINDOWS_PER_SUBJECT} windows, loso, "
+          "--normalize subject; pooled balanced accuracy (arousal, valence per draw)")
+    for text in args.configs:
+        start = time.perf_counter()
+        rows = [run_cohort(features, idx, target, json.loads(text)) for idx in cohorts
+                for target in ("arousal", "valence")]
+        mean = {m: np.mean([r[m] for r in rows]) for m in ("maan", "logistic")}
+        print(f"\nconfig {text}  ({time.perf_counter() - start:.0f} s): mean maan {mean['maan']:.3f}, "
+              f"logistic {mean['logistic']:.3f}")
+        print("  maan     " + " ".join(f"{r['maan']:.2f}" for r in rows))
+        print("  logistic " + " ".join(f"{r['logistic']:.2f}" for r in rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
