@@ -7,8 +7,8 @@ windows, ``--draws`` different draws, leave-one-subject-out with ``--normalize s
 arousal and valence. Each configuration is a JSON object of ``TrainConfig`` overrides plus two
 keys of its own:
 
-* ``"inner"``: ``"auto"`` (maan's rule, maan.training.splits.inner_split), ``"grouped"`` (always
-  hold out whole subjects, the rule before MIN_INNER_GROUPS) or ``"windows"`` (always windows);
+* ``"inner"``: ``"auto"`` (maan's rule, maan.training.splits.inner_split), ``"grouped"`` (hold out
+  whole subjects whenever there are 2 or more, as before MIN_INNER_GROUPS) or ``"windows"``;
 * ``"model"``: ``maan`` (default), ``base``, ``ecg-only`` or ``eeg-only``.
 
 Example (the figures in docs/performance.md, "Small stores")::
@@ -59,10 +59,10 @@ def inner(rule: str, train_idx, y, subject, trial, config, seed):
 
     if rule == "auto":
         return inner_split("loso", train_idx, y, subject, trial, config.val_fraction, seed)
-    if rule == "windows":
-        return inner_split("segment-kfold", train_idx, y, subject, trial, config.val_fraction, seed)
     groups = np.asarray(subject)[train_idx]
     k = min(10, len(np.unique(groups)))
+    if rule == "windows" or k < 2:
+        return inner_split("segment-kfold", train_idx, y, subject, trial, config.val_fraction, seed)
     fit, val = next(StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed).split(
         np.zeros(len(train_idx)), y[train_idx], groups))
     return np.sort(train_idx[fit]), np.sort(train_idx[val])

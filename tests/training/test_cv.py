@@ -144,6 +144,7 @@ def test_subject_normalisation_leaves_single_class_subjects_out_of_training(feat
         assert fold["n_train"] == len(arousal) - fold["n_test"] - (0 if tested else n_one)
     spec = json.loads((tmp_path / "r" / "run.json").read_text())["spec"]
     assert spec["single_class_subjects"] == "left out of training"  # a run from before the rule is not resumed
+    assert "inner_split" not in spec  # 4-5 training subjects per fold: the inner split is unchanged
     logistic = res["models"]["logistic"]["per_fold"]
     assert [f["n_train"] for f in logistic] == [f["n_train"] for f in res["models"]["base"]["per_fold"]]
     # train normalisation has nothing to leave out
@@ -154,3 +155,28 @@ def test_subject_normalisation_leaves_single_class_subjects_out_of_training(feat
     trained = train_model(feats, "arousal", tmp_path / "m", model="base", normalize="subject", config=TINY,
                           progress=False, log=None)
     assert trained["left_out_subjects"] == [one_class]
+
+
+def test_run_json_names_the_small_fold_rules_only_where_they_change_a_fold(features, tmp_path):
+    import dataclasses
+
+    import numpy as np
+
+    # subject normalisation with nothing to leave out: a run folder from before the rules resumes
+    res = run_cv(features, "arousal", tmp_path / "s", models=("base",), protocol="subject-kfold", folds=3,
+                 config=TINY, normalize="subject", progress=False, log=None)
+    spec = json.loads((tmp_path / "s" / "run.json").read_text())["spec"]
+    assert "single_class_subjects" not in spec and "inner_split" not in spec
+    assert all(b["left_out_subjects"] == [] for b in res["class_balance"]["per_fold"])
+    # 3 subjects, loso: 2 training subjects per fold, so the inner split holds out windows
+    keep = np.isin(features.subject, sorted(set(features.subject))[:3])
+    small = dataclasses.replace(
+        features, ecg=features.ecg[keep], eeg=features.eeg[keep], subject=features.subject[keep],
+        trial=features.trial[keep], window_start=features.window_start[keep], ratings=features.ratings[keep],
+        labels={k: v[keep] for k, v in features.labels.items()})
+    res = run_cv(small, "arousal", tmp_path / "l", models=("base",), protocol="loso", config=TINY,
+                 progress=False, log=None)
+    spec = json.loads((tmp_path / "l" / "run.json").read_text())["spec"]
+    assert spec["inner_split"] == "single windows below 3 groups"
+    for fold in res["models"]["base"]["per_fold"]:
+        assert fold["n_val"] == round(0.1 * fold["n_train"])  # 10 % of the windows, not a whole subject

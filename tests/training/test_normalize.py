@@ -90,13 +90,19 @@ def test_standardize_by_group():
 def test_single_class_subjects_are_left_out_of_training_under_subject_normalisation():
     y = np.array([0, 1, 0, 1, 1, 1, 0, 0, 1])
     subject = np.array(["a", "a", "b", "b", "c", "c", "d", "d", "d"])
-    train = np.arange(8)  # d's last (class 1) window is a test window: d has one class in training
-    assert single_class_subjects(train, y, subject) == ["c", "d"]
+    train = np.arange(8)
+    # c: every window in training, one class -> left out. d: one class in training, but its
+    # last window is a test window (as in trial-kfold) that its standardisation also sees -> kept
+    assert single_class_subjects(train, y, subject) == ["c"]
     keep, left_out = informative_train_idx(train, y, subject, "subject")
-    assert left_out == ["c", "d"]
-    np.testing.assert_array_equal(keep, [0, 1, 2, 3])
+    assert left_out == ["c"]
+    np.testing.assert_array_equal(keep, [0, 1, 2, 3, 6, 7])
+    # the test label of d is not read: flipping it changes nothing
+    y_flipped = y.copy()
+    y_flipped[8] = 0
+    assert informative_train_idx(train, y_flipped, subject, "subject")[1] == ["c"]
     # train normalisation keeps every window; so does a fold that would be left with one class
     keep, left_out = informative_train_idx(train, y, subject, "train")
     assert left_out == [] and len(keep) == 8
-    keep, left_out = informative_train_idx(np.array([4, 5, 6, 7]), y, subject, "subject")
-    assert left_out == [] and len(keep) == 4
+    keep, left_out = informative_train_idx(np.array([4, 5]), y, subject, "subject")
+    assert left_out == [] and len(keep) == 2

@@ -58,8 +58,8 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
                    help="class imbalance: weighted loss, class-balanced sampler, or nothing (default: %(default)s)")
     g.add_argument("--normalize", choices=("train", "subject"), default="train",
                    help="feature statistics from the training folds only, or per subject from its own windows "
-                        "(transductive, labels unused; subjects with a single class in training are then left "
-                        "out of training) (default: %(default)s)")
+                        "(transductive, labels unused; a training subject whose windows are all one class is "
+                        "then left out of training) (default: %(default)s)")
     g.add_argument("--width", type=int, default=None,
                    help="first U-Net level width of both branches (default: the model's, see docs)")
     g.add_argument("--depth", type=int, default=None, help="U-Net depth (default: the model's)")

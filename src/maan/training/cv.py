@@ -213,7 +213,7 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
     if any(left_out for _, left_out in fold_train):
         spec["single_class_subjects"] = "left out of training"
     groups = groups_for(protocol, features.subject, features.trial)
-    if groups is not None and any(len(np.unique(groups[t])) < MIN_INNER_GROUPS for t, _ in fold_train):
+    if groups is not None and any(2 <= len(np.unique(groups[t])) < MIN_INNER_GROUPS for t, _ in fold_train):
         spec["inner_split"] = f"single windows below {MIN_INNER_GROUPS} groups"
     rank_zero = _rank_zero()
     if rank_zero:
@@ -242,7 +242,7 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
     start = time.perf_counter()
     announced: set[str] = set()
     try:
-        for k, (_, test_idx) in enumerate(splits):
+        for k, (fold_idx, test_idx) in enumerate(splits):
             fdir = fold_dir(k)
             train_idx, left_out = fold_train[k]
             if set(left_out) - announced:
@@ -256,7 +256,7 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
                 record = {"fold": k, "n_train": int(len(train_idx)), "n_test": int(len(test_idx)),
                           "train_balance": class_balance(y_train), "test_balance": class_balance(y_test),
                           "left_out_subjects": left_out}
-                pred, score = majority_baseline(y_train, len(test_idx))
+                pred, score = majority_baseline(y[fold_idx], len(test_idx))  # no normalisation: every window
                 record["majority"] = binary_metrics(y_test, pred, score)
                 pred, score = logistic_baseline(pooled, y, train_idx, test_idx, normalize, features.subject, seed)
                 record["logistic"] = binary_metrics(y_test, pred, score)
@@ -453,7 +453,7 @@ def train_model(features, target: str, out, model: str = "maan", seed: int = 0,
     dm = WindowDataModule(features.ecg, features.eeg, y, features.subject, fit_idx, val_idx, None,
                           normalize=normalize, layout=layout, n_bands=n_bands, batch_size=config.batch_size,
                           balance=config.balance, seed=seed)
-    balance = class_balance(y)
+    balance = class_balance(y[all_idx])
     _say(log, f"train {model} on {target} | {len(fit_idx)} fit / {len(val_idx)} validation windows | "
               f"{balance['high_fraction']:.0%} high | {data_label(features.manifest)}")
     fit = fit_module(dm, model, config, seed, log_dir=out / "logs", log_name=model, progress=progress)
@@ -463,7 +463,7 @@ def train_model(features, target: str, out, model: str = "maan", seed: int = 0,
                 "n_val": int(len(val_idx)), "epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch,
                 "best_val_loss": float(fit.best_val_loss), "seconds": round(fit.seconds, 3),
                 "batch_size_used": fit.batch_size, "left_out_subjects": left_out,
-                "train_balance": class_balance(y[all_idx])}
+                "train_balance": balance}
     path = save_checkpoint(out / "model.pt", fit.module.model, model_name=model, model_kwargs=config.model_kwargs,
                            ecg_shape=dm.ecg_shape, eeg_shape=dm.eeg_shape, target=target, normalizer=dm.normalizer,
                            manifest=features.manifest, training=training)

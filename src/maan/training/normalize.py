@@ -180,10 +180,19 @@ def standardize_by_group(x: np.ndarray, groups: np.ndarray) -> np.ndarray:
 
 
 def single_class_subjects(train_idx, y, subject) -> list[str]:
-    """Subjects whose training windows all carry the same label, sorted."""
+    """Subjects whose windows are all training windows of one label, sorted.
+
+    Only subjects with no window outside ``train_idx`` count: ``subject`` normalisation also
+    standardises a subject on its test windows, which may hold the other class (trial-kfold).
+    Test labels are never read.
+    """
     train_idx = np.asarray(train_idx)
-    y_train, s_train = np.asarray(y)[train_idx], np.asarray(subject)[train_idx].astype(str)
-    return sorted(s for s in np.unique(s_train) if len(np.unique(y_train[s_train == s])) < 2)
+    subject = np.asarray(subject).astype(str)
+    y_train, s_train = np.asarray(y)[train_idx], subject[train_idx]
+    names, n_train = np.unique(s_train, return_counts=True)
+    n_all = dict(zip(*np.unique(subject, return_counts=True)))
+    return sorted(str(s) for s, n in zip(names, n_train)
+                  if n == n_all[s] and len(np.unique(y_train[s_train == s])) < 2)
 
 
 def informative_train_idx(train_idx, y, subject, normalize: str) -> tuple[np.ndarray, list[str]]:
@@ -193,9 +202,10 @@ def informative_train_idx(train_idx, y, subject, normalize: str) -> tuple[np.nda
     that class alone: its features are centred on the class's own mean, where the other
     subjects place the boundary between the classes, so its labels teach the opposite of what
     they say (eegmat: a subject whose rest recording has no usable ECG keeps only its task
-    windows). Such subjects are left out of training (their windows still count where they are
-    tested). ``train`` normalisation keeps every window. When leaving them out would leave a
-    single class, nothing is left out.
+    windows). Such subjects are left out of training (they are still tested where they are held
+    out). This needs all of a subject's windows on the training side (``loso``,
+    ``subject-kfold``, ``maan train``); ``train`` normalisation keeps every window. When leaving
+    them out would leave a single class, nothing is left out.
     """
     train_idx = np.asarray(train_idx)
     if normalize != "subject":
