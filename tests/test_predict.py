@@ -143,6 +143,35 @@ def test_subject_normalisation_standardises_each_file_with_its_own_windows(train
     np.testing.assert_allclose(result.prob["task"], expected, atol=1e-6)
 
 
+def test_normalize_with_other_recordings_of_the_subject(trained, tmp_path, capsys):
+    """A task-only file standardised with the subject's rest + task windows, not with its own."""
+    from maan.predict import Predictor, predict
+    from maan.training.checkpoint import load_checkpoint
+    from maan.training.normalize import Normalizer
+
+    ckpt_path, features = trained
+    ckpt = load_checkpoint(ckpt_path)
+    ckpt.normalizer = Normalizer("subject", ckpt.normalizer.layout, ckpt.normalizer.n_bands)
+    predictor = Predictor([ckpt])
+    both = [eegmat_file("Subject03_1.edf"), eegmat_file("Subject03_2.edf")]
+    result = predict(predictor, eegmat_file("Subject03_2.edf"), normalize_with=both)
+    rows = features.subject == "Subject03"
+    expected = ckpt.predict_proba(features.ecg[rows], features.eeg[rows], np.full(rows.sum(), "s"))
+    task = features.trial[rows] == 2
+    np.testing.assert_allclose(result.prob["task"], expected[task], atol=1e-6)
+    alone = predict(predictor, eegmat_file("Subject03_2.edf"))
+    # the statistics did change (a 1-epoch model moves little, but well above the 1e-6 agreement above)
+    assert np.abs(alone.prob["task"] - result.prob["task"]).max() > 1e-5
+    with pytest.raises(InvalidInputError, match="recording not found"):
+        predict(predictor, eegmat_file("Subject03_2.edf"), normalize_with=tmp_path / "missing.edf")
+    # a train-normalised checkpoint ignores it (and the CLI says so)
+    plain = predict(ckpt_path, eegmat_file("Subject03_2.edf"), normalize_with=both)
+    np.testing.assert_allclose(plain.prob["task"], predict(ckpt_path, eegmat_file("Subject03_2.edf")).prob["task"])
+    code = _cli(["predict", "--checkpoint", str(ckpt_path), "--input", str(eegmat_file("Subject03_2.edf")),
+                 "--normalize-with", str(both[0]), "--out", str(tmp_path / "p.csv")])
+    assert code == 0 and "--normalize-with is ignored" in capsys.readouterr().err
+
+
 def test_per_window_mode_cuts_windows_before_resampling(trained):
     """Per-window mode (what maan stream computes) keeps the windows and flags of whole-file mode;
     explicit starts give the same numbers as the step grid."""

@@ -26,7 +26,11 @@ def cmd_predict(args) -> int:
     predictor = Predictor(args.checkpoint)
     if not args.quiet:
         print(describe(predictor), file=sys.stderr)
-    result = predict(predictor, args.input, step=args.step, per_window=args.per_window)
+    if args.normalize_with and "subject" not in predictor.normalize.values() and not args.quiet:
+        print("maan predict: note: --normalize-with is ignored, the checkpoints use their training "
+              "statistics (--normalize train)", file=sys.stderr)
+    result = predict(predictor, args.input, step=args.step, per_window=args.per_window,
+                     normalize_with=args.normalize_with or None)
     flagged = sum(1 for f in result.flags if f)
     if args.out:
         result.to_csv(args.out)
@@ -82,6 +86,11 @@ def add_commands(sub, parser_class=argparse.ArgumentParser) -> None:
     p.add_argument("--per-window", action="store_true",
                    help="resample and filter every window alone, as maan stream does (default: the whole "
                         "file at once, as maan preprocess does)")
+    p.add_argument("--normalize-with", nargs="+", default=None, metavar="FILE",
+                   help="checkpoints trained with --normalize subject: standardise every input with the valid "
+                        "windows of these recordings of the same subject (e.g. its rest and task recordings "
+                        "together) instead of each input's own windows; needed when an input holds one "
+                        "condition only")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
     p.set_defaults(func=cmd_predict)
 

@@ -28,7 +28,9 @@ Normalisation
     (trained with ``--normalize subject``) standardise each recording with the statistics of
     its own valid windows (transductive, as in training; labels are never used): every input
     file counts as one subject, so give a recording long enough to describe the subject (a few
-    minutes) and expect the first predictions of a short file to be less reliable.
+    minutes) and expect the first predictions of a short file to be less reliable. A file that
+    holds one condition only (a task recording without its rest) needs ``normalize_with``
+    (``--normalize-with``): other recordings of the subject that span its conditions.
 """
 from __future__ import annotations
 
@@ -295,8 +297,25 @@ def _file_windows(predictor: Predictor, raw, name: str, step, per_window: bool, 
     return np.concatenate(ecg), np.concatenate(eeg), idx / sfreq, np.asarray(reasons, dtype=object)
 
 
+def _reference_windows(predictor: Predictor, normalize_with) -> tuple[np.ndarray, np.ndarray]:
+    """(ecg, eeg) of the valid windows of the recordings given as ``normalize_with``."""
+    items = normalize_with if isinstance(normalize_with, (list, tuple)) else [normalize_with]
+    ecg, eeg, names = [], [], []
+    for item in items:
+        raw, name = _open_input(item)
+        e, g, _, reasons = _file_windows(predictor, raw, name, None, False, None)
+        valid = reasons == ""
+        ecg.append(e[valid])
+        eeg.append(g[valid])
+        names.append(name)
+    ecg, eeg = np.concatenate(ecg), np.concatenate(eeg)
+    if not len(ecg):
+        raise MaanError(f"{', '.join(names)}: no valid window to normalise with (--normalize-with)")
+    return ecg, eeg
+
+
 def predict(checkpoints, raw_or_path, *, step: float | None = None, per_window: bool = False,
-            window_starts=None) -> Predictions:
+            window_starts=None, normalize_with=None) -> Predictions:
     """Per-window P(high) of every checkpoint's target on one or more recordings.
 
     ``checkpoints``: a checkpoint path (``NAME.pt``/``NAME.json``/folder), a loaded
@@ -304,7 +323,11 @@ def predict(checkpoints, raw_or_path, *, step: float | None = None, per_window: 
     ``raw_or_path``: a recording path (anything ``mne.io.read_raw`` opens), an ``mne.io.Raw``,
     or a list of them. ``step``: seconds between window starts (default: the training store's).
     ``per_window``: preprocess every window alone, as ``maan stream`` does. ``window_starts``:
-    explicit window starts in seconds (per-window mode; one input only).
+    explicit window starts in seconds (per-window mode; one input only). ``normalize_with``:
+    recording(s) of the same subject whose valid windows give the standardisation statistics of
+    ``subject``-normalised checkpoints for every input, instead of each input's own windows
+    (a file holding one condition only, standardised on itself, loses what sets that condition
+    apart). Ignored by ``train``-normalised checkpoints.
     """
     predictor = checkpoints if isinstance(checkpoints, Predictor) else Predictor(checkpoints)
     inputs = raw_or_path if isinstance(raw_or_path, (list, tuple)) else [raw_or_path]
@@ -312,6 +335,9 @@ def predict(checkpoints, raw_or_path, *, step: float | None = None, per_window: 
         raise MaanError("window_starts applies to a single recording")
     if step is not None and not step > 0:
         raise MaanError("--step must be positive")
+    reference = None
+    if normalize_with is not None and "subject" in predictor.normalize.values():
+        reference = _reference_windows(predictor, normalize_with)
     result = Predictions(targets=predictor.targets)
     files, starts_all, hr_all, flags_all = [], [], [], []
     probs = {t: [] for t in predictor.targets}
@@ -319,7 +345,7 @@ def predict(checkpoints, raw_or_path, *, step: float | None = None, per_window: 
         raw, name = _open_input(item)
         ecg, eeg, starts, reasons = _file_windows(predictor, raw, name, step, per_window, window_starts)
         valid = reasons == ""
-        p = predictor.probabilities(ecg[valid], eeg[valid])
+        p = predictor.probabilities(ecg[valid], eeg[valid], reference=reference)
         for t in predictor.targets:
             full = np.full(len(starts), np.nan)
             full[valid] = p[t]
