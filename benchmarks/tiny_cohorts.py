@@ -34,11 +34,6 @@ HERE = Path(__file__).resolve().parent
 WINDOWS_PER_SUBJECT = 24
 
 
-def balanced_accuracy(y, pred) -> float:
-    y, pred = np.asarray(y), np.asarray(pred)
-    return float(np.mean([(pred[y == c] == c).mean() for c in (0, 1) if (y == c).any()]))
-
-
 def draws(features, n_subjects: int, n_draws: int, seed: int = 0) -> list[np.ndarray]:
     """Window indices of ``n_draws`` cohorts of ``n_subjects`` x WINDOWS_PER_SUBJECT windows."""
     rng = np.random.default_rng(seed)
@@ -70,6 +65,8 @@ def inner(rule: str, train_idx, y, subject, trial, config, seed):
 
 def run_cohort(features, idx, target: str, overrides: dict, seed: int = 0) -> dict:
     """Pooled balanced accuracy of maan and the logistic baseline, LOSO on the windows ``idx``."""
+    from sklearn.metrics import balanced_accuracy_score
+
     from maan.training.baselines import logistic_baseline, window_features
     from maan.training.datamodule import WindowDataModule
     from maan.training.module import TrainConfig, fit_module, predict_proba
@@ -96,7 +93,7 @@ def run_cohort(features, idx, target: str, overrides: dict, seed: int = 0) -> di
         preds["logistic"].append(logistic_baseline(pooled, y, train_idx, test_idx, "subject", subject, seed)[0])
         truth.append(y_t)
     y_all = np.concatenate(truth)
-    return {m: balanced_accuracy(y_all, np.concatenate(p)) for m, p in preds.items()}
+    return {m: float(balanced_accuracy_score(y_all, np.concatenate(p))) for m, p in preds.items()}
 
 
 def main(argv=None) -> int:

@@ -173,6 +173,11 @@ def _prepare_run_dir(out: Path, spec: dict, overwrite: bool) -> None:
     atomic_write_json(run_json, {"format": RUN_FORMAT, "spec": spec})
 
 
+def _left_out_message(target: str, subjects) -> str:
+    return (f"left out of training (every window one class of {target}, which --normalize subject cannot tell "
+            f"apart): {', '.join(subjects)}")
+
+
 def _read_json(path: Path):
     try:
         return json.loads(path.read_text())
@@ -247,8 +252,7 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
             train_idx, left_out = fold_train[k]
             if set(left_out) - announced:
                 announced.update(left_out)
-                _say(log, f"  left out of training (every window one class of {target}, which --normalize subject "
-                          f"cannot tell apart): {', '.join(left_out)}")
+                _say(log, "  " + _left_out_message(target, left_out))
             if rank_zero and not (fdir / "baselines.json").exists():
                 if pooled is None:
                     pooled = window_features(features.ecg, features.eeg, layout, n_bands)
@@ -447,8 +451,7 @@ def train_model(features, target: str, out, model: str = "maan", seed: int = 0,
     out = Path(out)
     all_idx, left_out = informative_train_idx(np.arange(len(y)), y, features.subject, normalize)
     if left_out:
-        _say(log, f"left out of training (every window one class of {target}, which --normalize subject cannot "
-                  f"tell apart): {', '.join(left_out)}")
+        _say(log, _left_out_message(target, left_out))
     fit_idx, val_idx = inner_split(val_split, all_idx, y, features.subject, features.trial, config.val_fraction, seed)
     dm = WindowDataModule(features.ecg, features.eeg, y, features.subject, fit_idx, val_idx, None,
                           normalize=normalize, layout=layout, n_bands=n_bands, batch_size=config.batch_size,
