@@ -102,6 +102,8 @@ def main(argv=None) -> int:
     p.add_argument("configs", nargs="*", default=["{}"], help="JSON overrides, one per configuration")
     p.add_argument("--subjects", type=int, default=4, help="subjects per drawn cohort (default 4, as eegmat)")
     p.add_argument("--draws", type=int, default=6, help="cohorts drawn (default 6)")
+    p.add_argument("--draw-seed", type=int, default=None,
+                   help="seed of the draws (default: the number of subjects); another seed gives fresh cohorts")
     p.add_argument("--work", default=str(HERE / ".cache" / "small_data"), metavar="DIR",
                    help="small_data.py's work folder (the demo cohort's store is built there if missing)")
     args = p.parse_args(argv)
@@ -114,9 +116,10 @@ def main(argv=None) -> int:
     if not (store / "manifest.json").exists():
         stores(Path(args.work), progress=False)
     features = maan.load_features(store)
-    cohorts = draws(features, args.subjects, args.draws, seed=args.subjects)
+    draw_seed = args.subjects if args.draw_seed is None else args.draw_seed
+    cohorts = draws(features, args.subjects, args.draws, seed=draw_seed)
     print(f"machine: {machine()}")
-    print(f"{args.draws} draws of {args.subjects} synthetic subjects x {WINDOWS_PER_SUBJECT} windows, loso, "
+    print(f"{args.draws} draws (seed {draw_seed}) of {args.subjects} synthetic subjects x {WINDOWS_PER_SUBJECT} windows, loso, "
           "--normalize subject; pooled balanced accuracy (arousal, valence per draw)")
     for text in args.configs:
         start = time.perf_counter()

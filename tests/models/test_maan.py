@@ -157,3 +157,32 @@ def test_bad_inputs_get_errors_that_say_what_is_expected():
 def test_too_small_eeg_map_for_depth_names_the_minimum():
     with pytest.raises(InputTooSmallError, match="at least 16"):
         MAAN(eeg_shape=(40, 9, 9), depth=4)
+
+
+@pytest.mark.parametrize("name,size", [("maan", 1 + 4 * 14), ("base", 1 + 4 * 14), ("ecg-only", 1),
+                                       ("eeg-only", 4 * 14)])
+def test_input_skip_feeds_the_pooled_inputs_to_the_classifier(name, size):
+    model = build_model(name, **SMALL).eval()
+    assert model.skip_size == size  # ECG: 1 channel pooled over time; EEG: 4 bands x 14 electrodes
+    assert model.classifier[0].in_features == model.representation_size + size
+    plain = build_model(name, input_skip=False, **SMALL).eval()
+    assert plain.skip_size == 0 and plain.classifier[0].in_features == plain.representation_size
+    assert plain.config["input_skip"] is False and model.config["input_skip"] is True
+
+
+def test_input_skip_is_the_sub_window_mean_of_the_inputs():
+    # with the classifier's first layer reading only the skip part, the logits are a function of
+    # the pooled inputs: permuting the sub-windows (or the RR samples) changes nothing
+    torch.manual_seed(0)
+    model = MAAN(**SMALL).eval()
+    with torch.no_grad():
+        model.classifier[0].weight[:, :model.representation_size] = 0
+    x_ecg, x_eeg = inputs(3)
+    perm_t, perm_w = torch.randperm(x_ecg.shape[-1]), torch.randperm(x_eeg.shape[-1])
+    with torch.no_grad():
+        out = model.forward_with_details(x_ecg, x_eeg)
+        permuted = model.forward_with_details(x_ecg[..., perm_t], x_eeg[..., perm_w])
+        shifted = model(x_ecg, x_eeg + torch.eye(14)[3][None, None, :, None])  # one electrode's mean moves
+    torch.testing.assert_close(permuted.logits, out.logits)
+    assert not torch.allclose(permuted.representation, out.representation)  # the U-Nets do see the order
+    assert not torch.allclose(shifted, out.logits)

@@ -97,3 +97,23 @@ def test_mismatched_weights_and_stores(tmp_path, features):
     other = dict(features.manifest, config=dict(features.manifest["config"], de_method="butter"))
     with pytest.raises(ConfigMismatchError, match="de_method"):
         ck.check_store(other)
+
+
+def test_a_version_1_checkpoint_rebuilds_the_model_without_input_skip(tmp_path, features):
+    torch.manual_seed(0)
+    model = build_model("maan", features.ecg.shape[1:], features.eeg.shape[1:], n_classes=2, input_skip=False)
+    norm = Normalizer("train").fit(features.ecg, features.eeg)
+    path = save_checkpoint(tmp_path / "old.pt", model, model_name="maan", model_kwargs={},
+                           ecg_shape=features.ecg.shape[1:], eeg_shape=features.eeg.shape[1:], target="arousal",
+                           normalizer=norm, manifest=features.manifest)
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["format_version"] == 2 and meta["model"]["kwargs"] == {"input_skip": False}
+    # as maan wrote it before input_skip existed: version 1, no such key
+    meta["format_version"], meta["model"]["kwargs"] = 1, {}
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    ck = load_checkpoint(path)
+    assert ck.model.input_skip is False
+    # a version-2 checkpoint of today's default records input_skip, so it rebuilds with it
+    _, _, new = _save(tmp_path, features)
+    assert json.loads(new.with_suffix(".json").read_text())["model"]["kwargs"] == {"input_skip": True}
+    assert load_checkpoint(new).model.input_skip is True

@@ -80,6 +80,21 @@ def test_a_run_written_before_min_epochs_and_input_noise_still_resumes(store, tm
         run_cv(store, "arousal", run_dir, models=("base",), folds=2, config=TINY, progress=False, log=None)
 
 
+def test_a_run_of_the_model_without_input_skip_is_not_resumed(store, tmp_path):
+    run_dir = tmp_path / "old"
+    run_cv(store, "arousal", run_dir, models=("base",), folds=2, config=TINY, progress=False, log=None)
+    run_json = json.loads((run_dir / "run.json").read_text())
+    assert run_json["spec"]["input_skip"] is True
+    del run_json["spec"]["input_skip"]  # as written before the model had input_skip
+    (run_dir / "run.json").write_text(json.dumps(run_json))
+    with pytest.raises(ConfigMismatchError, match=r"input_skip: None -> True"):
+        run_cv(store, "arousal", run_dir, models=("base",), folds=2, config=TINY, progress=False, log=None)
+    # the paper's classifier input, asked for explicitly, is another configuration again
+    plain = {**TINY, "model_kwargs": {"input_skip": False}}
+    run_cv(store, "arousal", tmp_path / "plain", models=("base",), folds=2, config=plain, progress=False, log=None)
+    assert "input_skip" not in json.loads((tmp_path / "plain" / "run.json").read_text())["spec"]
+
+
 def test_majority_baseline_predicts_the_training_majority(features, tmp_path):
     res = run_cv(features, "arousal", tmp_path / "r", models=("base",), protocol="subject-kfold", folds=3,
                  config=TINY, normalize="subject", progress=False, log=None)
@@ -180,3 +195,16 @@ def test_run_json_names_the_small_fold_rules_only_where_they_change_a_fold(featu
     assert spec["inner_split"] == "single windows below 3 groups"
     for fold in res["models"]["base"]["per_fold"]:
         assert fold["n_val"] == round(0.1 * fold["n_train"])  # 10 % of the windows, not a whole subject
+
+
+@pytest.mark.parametrize("command", ["cv", "train", "reproduce"])
+def test_no_input_skip_option_reaches_the_model_kwargs(command):
+    from maan.cli import build_parser
+    from maan.training.commands import _config
+
+    base = {"cv": ["cv", "--features", "f", "--target", "arousal", "--out", "o"],
+            "train": ["train", "--features", "f", "--target", "arousal", "--out", "o"],
+            "reproduce": ["reproduce", "--dataset", "amigos", "--out", "o"]}[command]
+    assert _config(build_parser().parse_args(base)).model_kwargs == {}
+    assert _config(build_parser().parse_args(base + ["--no-input-skip", "--depth", "1"])).model_kwargs == {
+        "depth": 1, "input_skip": False}

@@ -55,7 +55,7 @@ PROTOCOL_NOTES = {"segment-kfold": "windows", "trial-kfold": "trials held out", 
                   "loso": "one subject out"}
 FORMATS = ("png", "svg")
 DEFINITIONS = {
-    "silhouette": "sklearn.metrics.silhouette_score (Euclidean) of the representation before the classifier "
+    "silhouette": "sklearn.metrics.silhouette_score (Euclidean) of the fused, learned representation "
                   "(not the 2-D t-SNE embedding), labels = true class; per fold on its test windows",
     "fisher_ratio": "trace(S_B) / trace(S_W), S_B = sum_c n_c (mu_c - mu)(mu_c - mu)^T, "
                     "S_W = sum_c sum_{i in c} (x_i - mu_c)(x_i - mu_c)^T, on the same representation",
@@ -244,7 +244,7 @@ def plot_tsne(panels: dict, targets: list[str], models: list[str], label: str, p
             ax.set_xlabel("t-SNE 1 (arbitrary units)")
             ax.set_ylabel("t-SNE 2 (arbitrary units)")
             ax.legend(loc="best", fontsize=8, markerscale=1.5, framealpha=0.8)
-    _title(fig, f"t-SNE of the representation before the classifier — {protocol}, test windows of fold {fold + 1}",
+    _title(fig, f"t-SNE of the fused, learned representation — {protocol}, test windows of fold {fold + 1}",
            label)
     return fig
 

@@ -37,7 +37,7 @@ FIGURE_CAPTIONS = {
     "protocols": "Accuracy under each cross-validation protocol (mean ± std over folds, dots are folds). "
                  "segment-kfold puts windows of the same trial (and subject) in training and test; the drop to "
                  "trial- and subject-kfold is the leakage gap.",
-    "tsne": "t-SNE of the representation before the classifier (test windows of one fold), base vs proposed, "
+    "tsne": "t-SNE of the fused, learned representation (test windows of one fold), base vs proposed, "
             "coloured by true class (the paper's Figure 2). Silhouette and Fisher ratio in the panel titles are "
             "computed on the representation itself, not on the 2-D embedding.",
     "attention": "Fusion-attention masks of the proposed model: per-window mean A_ecg / A_eeg by class (test "

@@ -9,7 +9,8 @@ key               dtype        meaning
 ``test_idx``      int64        indices of the test windows in the feature store (window axis)
 ``y_true``        int8         their labels (0 low, 1 high)
 ``score``         float32      P(high), the probability the metrics were computed from
-``representation`` float32     (n, d) the vector the classifier sees (before the classifier)
+``representation`` float32     (n, d) the fused, learned vector the classifier sees (the pooled inputs of
+                               ``input_skip`` left out)
 ``a_ecg``         float32      (n, C_ecg) fusion-attention ECG channel mask (MAAN only)
 ``a_eeg``         float32      (n, C_eeg) fusion-attention EEG channel mask (MAAN only)
 ================  ===========  ================================================================

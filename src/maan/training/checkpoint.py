@@ -28,7 +28,9 @@ from ..models import MODEL_NAMES, build_model
 from .normalize import Normalizer
 
 CHECKPOINT_FORMAT = "maan-checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
+#: version 1 predates the model's ``input_skip`` (and always meant a model without it)
+READABLE_VERSIONS = (1, 2)
 # preprocessing settings that change what a network input means; a store that differs in any
 # of them cannot be fed to a checkpoint
 FEATURE_KEYS = ("window_seconds", "subwindow_seconds", "bands", "rr_length", "de_method", "layout")
@@ -63,7 +65,9 @@ def save_checkpoint(path, model: torch.nn.Module, *, model_name: str, model_kwar
         "format_version": CHECKPOINT_VERSION,
         "weights": pt.name,
         "weights_sha256": hashlib.sha256(data).hexdigest(),
-        "model": {"name": model_name, "kwargs": dict(model_kwargs or {}), "n_classes": 2},
+        # input_skip written out, so that a later change of the model's default cannot misread it
+        "model": {"name": model_name, "n_classes": 2,
+                  "kwargs": {**dict(model_kwargs or {}), "input_skip": bool(getattr(model, "input_skip", False))}},
         "ecg_shape": [int(s) for s in ecg_shape],
         "eeg_shape": [int(s) for s in eeg_shape],
         "target": target,
@@ -141,9 +145,9 @@ def load_checkpoint(path) -> Checkpoint:
         raise InvalidInputError(js, f"corrupt checkpoint configuration ({exc})") from exc
     if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
         raise InvalidInputError(js, f"not a {CHECKPOINT_FORMAT} configuration")
-    if meta.get("format_version") != CHECKPOINT_VERSION:
+    if meta.get("format_version") not in READABLE_VERSIONS:
         raise InvalidInputError(js, f"checkpoint format version {meta.get('format_version')} is not supported "
-                                    f"(this maan reads version {CHECKPOINT_VERSION})")
+                                    f"(this maan reads versions {', '.join(map(str, READABLE_VERSIONS))})")
     data = pt.read_bytes()
     if meta.get("weights_sha256") and hashlib.sha256(data).hexdigest() != meta["weights_sha256"]:
         raise InvalidInputError(pt, "weights do not match the SHA-256 in their .json (corrupt, truncated or "
@@ -159,8 +163,11 @@ def load_checkpoint(path) -> Checkpoint:
         name = meta["model"]["name"]
         if name not in MODEL_NAMES:
             raise ValueError(f"unknown model {name!r}")
+        kwargs = dict(meta["model"].get("kwargs", {}))
+        if meta["format_version"] == 1:
+            kwargs.setdefault("input_skip", False)
         model = build_model(name, tuple(meta["ecg_shape"]), tuple(meta["eeg_shape"]),
-                            n_classes=int(meta["model"].get("n_classes", 2)), **meta["model"].get("kwargs", {}))
+                            n_classes=int(meta["model"].get("n_classes", 2)), **kwargs)
         normalizer = Normalizer.from_dict(meta["normalizer"])
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidInputError(js, f"invalid checkpoint configuration ({exc})") from exc

@@ -33,6 +33,7 @@ import numpy as np
 from ..errors import ConfigMismatchError, InvalidInputError, MaanError
 from ..evaluation.metrics import binary_metrics, class_balance, summarize
 from ..features.store import atomic_write_json, config_hash
+from ..models import DEFAULT_INPUT_SKIP
 from .baselines import BASELINES, logistic_baseline, majority_baseline, window_features
 from .checkpoint import load_checkpoint, save_checkpoint, versions
 from .module import TrainConfig
@@ -220,6 +221,9 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
     groups = groups_for(protocol, features.subject, features.trial)
     if groups is not None and any(2 <= len(np.unique(groups[t])) < MIN_INNER_GROUPS for t, _ in fold_train):
         spec["inner_split"] = f"single windows below {MIN_INNER_GROUPS} groups"
+    if config.model_kwargs.get("input_skip", DEFAULT_INPUT_SKIP):
+        # named so that a run folder of the model without it (before 2026-11-26) does not resume
+        spec["input_skip"] = True
     rank_zero = _rank_zero()
     if rank_zero:
         _prepare_run_dir(out, spec, overwrite)
