@@ -186,3 +186,21 @@ def test_input_skip_is_the_sub_window_mean_of_the_inputs():
     torch.testing.assert_close(permuted.logits, out.logits)
     assert not torch.allclose(permuted.representation, out.representation)  # the U-Nets do see the order
     assert not torch.allclose(shifted, out.logits)
+
+
+def test_grid_input_skip_averages_each_bands_sub_window_planes():
+    torch.manual_seed(0)
+    model = MAAN((1, 32), (4 * 10, 9, 9), grid_bands=4, **SMALL).eval()
+    assert model.skip_size == 1 + 4 * 81
+    with torch.no_grad():
+        model.classifier[0].weight[:, :model.representation_size] = 0
+    x_ecg, x_eeg = inputs(2, (1, 32), (40, 9, 9))
+    within_band = torch.cat([torch.randperm(10) + 10 * b for b in range(4)])  # sub-windows of one band
+    across_bands = torch.randperm(40)
+    with torch.no_grad():
+        out = model(x_ecg, x_eeg)
+        torch.testing.assert_close(model(x_ecg, x_eeg[:, within_band]), out)
+        assert not torch.allclose(model(x_ecg, x_eeg[:, across_bands]), out)
+        assert not torch.allclose(model(x_ecg[..., torch.randperm(32)] * 2, x_eeg), out)  # the ECG mean counts
+    with pytest.raises(ValueError, match="grid_bands=3 does not divide the 40 planes"):
+        MAAN((1, 32), (40, 9, 9), grid_bands=3, **SMALL)

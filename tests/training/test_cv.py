@@ -80,19 +80,27 @@ def test_a_run_written_before_min_epochs_and_input_noise_still_resumes(store, tm
         run_cv(store, "arousal", run_dir, models=("base",), folds=2, config=TINY, progress=False, log=None)
 
 
-def test_a_run_of_the_model_without_input_skip_is_not_resumed(store, tmp_path):
+def test_a_run_of_the_model_without_input_skip_resumes_only_without_it(store, tmp_path, monkeypatch):
     run_dir = tmp_path / "old"
-    run_cv(store, "arousal", run_dir, models=("base",), folds=2, config=TINY, progress=False, log=None)
+    plain = {**TINY, "model_kwargs": {"input_skip": False}}
+    run_cv(store, "arousal", run_dir, models=("base",), folds=2, config=plain, progress=False, log=None)
     run_json = json.loads((run_dir / "run.json").read_text())
-    assert run_json["spec"]["input_skip"] is True
+    assert run_json["spec"]["input_skip"] is False and run_json["spec"]["training"]["model_kwargs"] == {}
     del run_json["spec"]["input_skip"]  # as written before the model had input_skip
     (run_dir / "run.json").write_text(json.dumps(run_json))
-    with pytest.raises(ConfigMismatchError, match=r"input_skip: None -> True"):
+    with pytest.raises(ConfigMismatchError, match=r"input_skip: False -> True.*--no-input-skip resumes it"):
         run_cv(store, "arousal", run_dir, models=("base",), folds=2, config=TINY, progress=False, log=None)
-    # the paper's classifier input, asked for explicitly, is another configuration again
-    plain = {**TINY, "model_kwargs": {"input_skip": False}}
-    run_cv(store, "arousal", tmp_path / "plain", models=("base",), folds=2, config=plain, progress=False, log=None)
-    assert "input_skip" not in json.loads((tmp_path / "plain" / "run.json").read_text())["spec"]
+    monkeypatch.setattr(cvmod, "_train_fold", lambda *a, **k: pytest.fail("a finished fold was trained again"))
+    res = run_cv(store, "arousal", run_dir, models=("base",), folds=2, config=plain, progress=False, log=None)
+    assert res["training"]["input_skip"] is False
+    # today's default: the key is in run.json and results.json; asking for it explicitly is the same run
+    monkeypatch.undo()
+    res = run_cv(store, "arousal", tmp_path / "new", models=("base",), folds=2, config=TINY, progress=False, log=None)
+    assert json.loads((tmp_path / "new" / "run.json").read_text())["spec"]["input_skip"] is True
+    assert res["training"]["input_skip"] is True
+    monkeypatch.setattr(cvmod, "_train_fold", lambda *a, **k: pytest.fail("a finished fold was trained again"))
+    run_cv(store, "arousal", tmp_path / "new", models=("base",), folds=2,
+           config={**TINY, "model_kwargs": {"input_skip": True}}, progress=False, log=None)
 
 
 def test_majority_baseline_predicts_the_training_majority(features, tmp_path):

@@ -133,3 +133,29 @@ def test_cli_batch_size_option(value, ok):
     else:
         with pytest.raises(argparse.ArgumentTypeError):
             _batch_size(value)
+
+
+def test_grid_layout_model_pools_each_band_and_round_trips_through_a_checkpoint(tmp_path):
+    from maan.training.checkpoint import load_checkpoint, save_checkpoint
+    from maan.training.datamodule import WindowDataModule
+    from maan.training.normalize import Normalizer
+
+    rng = np.random.default_rng(0)
+    n = 24
+    y = np.arange(n) % 2
+    ecg = rng.normal(size=(n, 1, 32)).astype(np.float32)
+    eeg = rng.normal(size=(n, 4 * 10, 9, 9)).astype(np.float32)  # (bands*sub-windows, 9, 9)
+    idx = np.arange(n)
+    dm = WindowDataModule(ecg, eeg, y, np.zeros(n), idx[:20], idx[20:], idx[20:],
+                          normalizer=Normalizer("train", layout="grid", n_bands=4))
+    fit = fit_module(dm, "maan", TrainConfig(epochs=1, min_epochs=1, accelerator="cpu"), seed=0)
+    model = fit.module.model
+    assert model.grid_bands == 4 and model.skip_size == 1 + 4 * 81
+    path = save_checkpoint(tmp_path / "grid.pt", model, model_name="maan", model_kwargs={}, ecg_shape=(1, 32),
+                           eeg_shape=(40, 9, 9), target="arousal", normalizer=dm.normalizer,
+                           manifest={"targets": ["arousal"]})
+    ck = load_checkpoint(path)
+    assert ck.model.grid_bands == 4
+    np.testing.assert_allclose(ck.predict_proba(ecg, eeg), fit.module.model.eval()(
+        *map(torch.from_numpy, dm.normalizer.transform(ecg, eeg))).softmax(1)[:, 1].detach().numpy(), rtol=1e-5,
+        atol=1e-6)

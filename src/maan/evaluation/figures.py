@@ -3,8 +3,8 @@
 ``make_figures(RUN)`` writes PNG and SVG files into ``RUN/figures/`` (Matplotlib, Agg, no
 pyplot state) and ``RUN/figures/metrics.json``:
 
-* ``tsne-PROTOCOL`` — t-SNE (scikit-learn, seed fixed) of the representation the classifier
-  sees, for the test windows of one fold (default the first: one trained model, one
+* ``tsne-PROTOCOL`` — t-SNE (scikit-learn, seed fixed) of the fused, learned representation
+  (without the pooled inputs of ``input_skip``), for the test windows of one fold (default the first: one trained model, one
   representation space; pooling folds would mix spaces), base vs proposed, per target,
   coloured by class (the paper's Figure 2 a-4/a-5 vs b-4/b-5);
 * ``attention-PROTOCOL`` — the fusion-attention masks of models that have them: per-window

@@ -22,12 +22,13 @@ Reading of paper 2.2 (the text gives no layer sizes; these choices are ours):
   asymmetry; measured: valence accuracy at chance with a global pool). The concatenation is
   the fused representation (the one plotted with t-SNE).
 * Ours, not the paper's (``input_skip``, on by default): the classifier sees the fused
-  representation *and* each branch's input pooled the way its output is (the RR series
-  averaged over time, the DE map over sub-windows, one value per band and electrode), a skip
-  connection around the two U-Nets. On eegmat-sized cohorts (~50 training windows) the
-  U-Nets alone stay 0.07 below a logistic regression on those window means; with the skip
-  the linear evidence is there from the first epoch and the U-Net features add to it
-  (docs/performance.md, "eegmat-sized synthetic cohorts").
+  representation *and* each branch's input pooled the way its output is (the zero-embedded,
+  standardised RR series averaged over time; the DE map averaged over its sub-windows, one
+  value per band and electrode, or per band and grid cell for the topographic grid given
+  ``grid_bands``), a skip connection around the two U-Nets. On eegmat-sized cohorts (~50
+  training windows) the U-Nets alone stay 0.05-0.08 below the logistic baseline on window
+  means (RR statistics + mean DE); with the skip that evidence is there from the first epoch
+  and the gap is 0.02 (docs/performance.md, "eegmat-sized synthetic cohorts").
 """
 from __future__ import annotations
 
@@ -62,8 +63,8 @@ DEFAULT_INPUT_SKIP = True
 class ModelOutput:
     """Everything one forward pass produces.
 
-    ``representation`` is the fused, learned vector (batch, n_features) the classifier sees
-    (with the pooled inputs when the model has ``input_skip``);
+    ``representation`` is the fused, learned vector (batch, n_features); with ``input_skip``
+    the classifier sees it concatenated with the pooled inputs;
     ``a_ecg`` / ``a_eeg`` are the fusion-attention channel masks (batch, channels), or
     ``None`` for a model without fusion attention.
     """
@@ -138,6 +139,9 @@ class MAAN(nn.Module):
         classifier_hidden, dropout: the two-layer classifier on the representation.
         input_skip: the classifier also sees the pooled inputs (module docstring); ``False``
             gives the paper's classifier input, and rebuilds checkpoints written before it.
+        grid_bands: for the topographic-grid EEG input (bands*sub-windows, 9, 9), its number
+            of bands (planes are band-major), so that the skip averages each band's
+            sub-window planes; ``None``: the EEG input is (bands, electrodes, sub-windows).
 
     ``forward(x_ecg, x_eeg)`` returns logits (batch, n_classes); ``forward_with_details``
     also returns the representation and the masks; ``representation`` only the former.
@@ -152,7 +156,8 @@ class MAAN(nn.Module):
                  eeg_widths: Sequence[int] | None = None, n_units: int = 2,
                  kernel_size: int = 3, activation: str = "relu", se: str = "scse",
                  attention_gates: bool = True, classifier_hidden: int = 32,
-                 dropout: float = 0.25, input_skip: bool = DEFAULT_INPUT_SKIP):
+                 dropout: float = 0.25, input_skip: bool = DEFAULT_INPUT_SKIP,
+                 grid_bands: int | None = None):
         super().__init__()
         modalities = tuple(modalities)
         if not modalities or len(set(modalities)) != len(modalities) or any(
@@ -208,10 +213,19 @@ class MAAN(nn.Module):
             + (self.eeg_branch.out_channels * self.eeg_shape[1] if self.eeg_branch else 0)
         )
         self.input_skip = bool(input_skip)
-        # the inputs pooled as the branch outputs are: ECG channels, EEG (band, electrode row)
+        self.grid_bands = None if grid_bands is None else int(grid_bands)
+        if self.grid_bands is not None and self.eeg_shape is not None and (
+                self.grid_bands < 1 or self.eeg_shape[0] % self.grid_bands):
+            raise ValueError(f"grid_bands={grid_bands} does not divide the {self.eeg_shape[0]} planes of "
+                             "the grid EEG input")
+        # the inputs pooled over sub-windows as the branch outputs are: one value per ECG
+        # channel; per (band, electrode), or per (band, grid cell) for the grid
+        eeg_skip = 0
+        if self.eeg_shape is not None:
+            eeg_skip = (self.grid_bands * self.eeg_shape[1] * self.eeg_shape[2] if self.grid_bands
+                        else self.eeg_shape[0] * self.eeg_shape[1])
         self.skip_size = (
-            (self.ecg_shape[0] if self.ecg_branch else 0)
-            + (self.eeg_shape[0] * self.eeg_shape[1] if self.eeg_branch else 0)
+            (self.ecg_shape[0] if self.ecg_branch else 0) + (eeg_skip if self.eeg_branch else 0)
         ) if self.input_skip else 0
         self.classifier = nn.Sequential(
             nn.Linear(self.representation_size + self.skip_size, classifier_hidden), nn.ReLU(),
@@ -223,7 +237,7 @@ class MAAN(nn.Module):
             ecg_widths=None if ecg_widths is None else tuple(ecg_widths),
             eeg_widths=None if eeg_widths is None else tuple(eeg_widths),
             classifier_hidden=classifier_hidden, dropout=dropout, input_skip=self.input_skip,
-            **unet_options,
+            grid_bands=self.grid_bands, **unet_options,
         )
 
     def _check_input(self, name: str, x, shape) -> torch.Tensor:
@@ -259,8 +273,14 @@ class MAAN(nn.Module):
         representation = torch.cat(pooled, dim=1) if len(pooled) > 1 else pooled[0]
         features = representation
         if self.input_skip:
-            skip = ([x_ecg.mean(dim=-1)] if f_ecg is not None else []) + (
-                [x_eeg.mean(dim=-1).flatten(1)] if f_eeg is not None else [])
+            skip = [x_ecg.mean(dim=-1)] if f_ecg is not None else []
+            if f_eeg is not None:
+                if self.grid_bands:  # planes are (band, sub-window): average each band's planes
+                    n, planes, h, w = x_eeg.shape
+                    skip.append(x_eeg.reshape(n, self.grid_bands, planes // self.grid_bands, h, w)
+                                .mean(dim=2).flatten(1))
+                else:
+                    skip.append(x_eeg.mean(dim=-1).flatten(1))
             features = torch.cat([representation, *skip], dim=1)
         return ModelOutput(self.classifier(features), representation, a_ecg, a_eeg)
 

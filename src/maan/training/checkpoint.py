@@ -52,6 +52,13 @@ def paths(path) -> tuple[Path, Path]:
     return path, path.with_suffix(".json")
 
 
+def _model_kwargs(model, model_kwargs) -> dict:
+    kwargs = {**dict(model_kwargs or {}), "input_skip": bool(getattr(model, "input_skip", False))}
+    if getattr(model, "grid_bands", None):
+        kwargs["grid_bands"] = int(model.grid_bands)
+    return kwargs
+
+
 def save_checkpoint(path, model: torch.nn.Module, *, model_name: str, model_kwargs: dict, ecg_shape, eeg_shape,
                     target: str, normalizer: Normalizer, manifest: dict, training: dict | None = None,
                     extra: dict | None = None) -> Path:
@@ -65,9 +72,9 @@ def save_checkpoint(path, model: torch.nn.Module, *, model_name: str, model_kwar
         "format_version": CHECKPOINT_VERSION,
         "weights": pt.name,
         "weights_sha256": hashlib.sha256(data).hexdigest(),
-        # input_skip written out, so that a later change of the model's default cannot misread it
-        "model": {"name": model_name, "n_classes": 2,
-                  "kwargs": {**dict(model_kwargs or {}), "input_skip": bool(getattr(model, "input_skip", False))}},
+        # written out from the model itself: input_skip (so that a later change of its default
+        # cannot misread it) and grid_bands (set by fit_module for the grid layout)
+        "model": {"name": model_name, "n_classes": 2, "kwargs": _model_kwargs(model, model_kwargs)},
         "ecg_shape": [int(s) for s in ecg_shape],
         "eeg_shape": [int(s) for s in eeg_shape],
         "target": target,

@@ -156,12 +156,15 @@ def _prepare_run_dir(out: Path, spec: dict, overwrite: bool) -> None:
         old_spec = old.get("spec", {})
         if isinstance(old_spec.get("training"), dict):
             old_spec = {**old_spec, "training": {**_LEGACY_TRAINING, **old_spec["training"]}}
+            old_spec.setdefault("input_skip", False)  # written before the model had it
         if old.get("format") != RUN_FORMAT or old_spec != spec:
             if not overwrite:
                 changed = _spec_differences(old_spec, spec)
+                hint = (" (a run of the model without the input skip: --no-input-skip resumes it)"
+                        if old_spec.get("input_skip") is False and spec.get("input_skip") is True else "")
                 raise ConfigMismatchError(
-                    f"{out}: holds a run with another configuration (differs in: {'; '.join(changed) or 'format'}); "
-                    "pass the same options to resume it, use another --out, or --overwrite to discard it")
+                    f"{out}: holds a run with another configuration (differs in: {'; '.join(changed) or 'format'})"
+                    f"{hint}; pass the same options to resume it, use another --out, or --overwrite to discard it")
             shutil.rmtree(out / "folds", ignore_errors=True)
             shutil.rmtree(out / "logs", ignore_errors=True)
             (out / "results.json").unlink(missing_ok=True)
@@ -209,8 +212,12 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
     y = _check_target(features, target)
     out = Path(out)
     splits = make_splits(protocol, y, features.subject, features.trial, folds, seed)
+    training = config.result_keys()
+    # the model's input skip, on or off, is one top-level key (absent from runs written before it)
+    input_skip = bool(training["model_kwargs"].get("input_skip", DEFAULT_INPUT_SKIP))
+    training["model_kwargs"] = {k: v for k, v in training["model_kwargs"].items() if k != "input_skip"}
     spec = {"target": target, "protocol": protocol, "folds_requested": int(folds), "folds": len(splits),
-            "seed": int(seed), "normalize": normalize, "training": config.result_keys(),
+            "seed": int(seed), "normalize": normalize, "training": training, "input_skip": input_skip,
             "store": _store_fingerprint(features), "fold_fingerprint": _fold_fingerprint(splits)}
     # --normalize subject: single-class subjects are left out of training (informative_train_idx)
     fold_train = [informative_train_idx(train_idx, y, features.subject, normalize) for train_idx, _ in splits]
@@ -221,9 +228,6 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
     groups = groups_for(protocol, features.subject, features.trial)
     if groups is not None and any(2 <= len(np.unique(groups[t])) < MIN_INNER_GROUPS for t, _ in fold_train):
         spec["inner_split"] = f"single windows below {MIN_INNER_GROUPS} groups"
-    if config.model_kwargs.get("input_skip", DEFAULT_INPUT_SKIP):
-        # named so that a run folder of the model without it (before 2026-11-26) does not resume
-        spec["input_skip"] = True
     rank_zero = _rank_zero()
     if rank_zero:
         _prepare_run_dir(out, spec, overwrite)
@@ -333,6 +337,11 @@ def _entry(per_fold: list[dict]) -> dict:
     return {"metrics": summarize(per_fold), "per_fold": per_fold}
 
 
+def _training_record(config: TrainConfig) -> dict:
+    """The training settings for results.json, with whether the model had the input skip."""
+    return {**config.to_dict(), "input_skip": bool(config.model_kwargs.get("input_skip", DEFAULT_INPUT_SKIP))}
+
+
 def collect_cv(out, features, features_path, target, models, protocol, n_folds, seed, normalize, config,
                folds_requested=None) -> dict:
     """results.json of a CV run from its per-fold files."""
@@ -372,7 +381,7 @@ def collect_cv(out, features, features_path, target, models, protocol, n_folds, 
         "n_windows": int(len(features)),
         "n_subjects": int(len(np.unique(features.subject))),
         "class_balance": {**class_balance(y), "per_fold": balances},
-        "training": config.to_dict(),
+        "training": _training_record(config),
         "models": {m: _entry(per_model[m]) for m in per_model},
         "training_seconds": round(sum(f.get("seconds", 0.0) for m in models for f in per_model[m]), 2),
     }
@@ -425,7 +434,7 @@ def run_reproduce(data, dataset: str, out, *, features=None, protocols=REPRODUCE
     summary = {"dataset": feats.dataset, "synthetic": feats.synthetic, "data_label": data_label(feats.manifest),
                "features": str(store), "protocols": list(protocols), "targets": list(targets),
                "models": list(models), "folds": int(folds), "seed": int(seed), "normalize": normalize,
-               "training": config.to_dict(), "versions": versions(),
+               "training": _training_record(config), "versions": versions(),
                "seconds_this_call": round(time.perf_counter() - start, 2), "runs": runs}
     atomic_write_json(out / "results.json", summary)
     write_table1(summary, out / "table1.md")

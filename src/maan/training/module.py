@@ -214,7 +214,10 @@ def fit_module(datamodule, model_name: str, config: TrainConfig, seed: int, log_
     L.seed_everything(seed, workers=True, verbose=False)
     datamodule.setup("fit")
     weights = class_weights(datamodule.y_fit) if config.balance == "weights" else None
-    module = EmotionModule(model_name, datamodule.ecg_shape, datamodule.eeg_shape, config.model_kwargs,
+    model_kwargs = dict(config.model_kwargs)
+    if datamodule.normalizer.layout == "grid":  # the model's input skip pools each band's planes
+        model_kwargs.setdefault("grid_bands", datamodule.normalizer.n_bands)
+    module = EmotionModule(model_name, datamodule.ecg_shape, datamodule.eeg_shape, model_kwargs,
                            config.lr, config.weight_decay, weights, config.input_noise)
     batch_size = datamodule.batch_size  # resolved by the datamodule ("auto" -> from its fit windows)
     min_epochs = min(config.min_epochs, config.epochs)
