@@ -214,7 +214,7 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
     splits = make_splits(protocol, y, features.subject, features.trial, folds, seed)
     training = config.result_keys()
     # the model's input skip, on or off, is one top-level key (absent from runs written before it)
-    input_skip = bool(training["model_kwargs"].get("input_skip", DEFAULT_INPUT_SKIP))
+    input_skip = _input_skip(config)
     training["model_kwargs"] = {k: v for k, v in training["model_kwargs"].items() if k != "input_skip"}
     spec = {"target": target, "protocol": protocol, "folds_requested": int(folds), "folds": len(splits),
             "seed": int(seed), "normalize": normalize, "training": training, "input_skip": input_skip,
@@ -337,9 +337,14 @@ def _entry(per_fold: list[dict]) -> dict:
     return {"metrics": summarize(per_fold), "per_fold": per_fold}
 
 
+def _input_skip(config: TrainConfig) -> bool:
+    """Whether the model of this run has the input skip (the model's default unless set)."""
+    return bool(config.model_kwargs.get("input_skip", DEFAULT_INPUT_SKIP))
+
+
 def _training_record(config: TrainConfig) -> dict:
     """The training settings for results.json, with whether the model had the input skip."""
-    return {**config.to_dict(), "input_skip": bool(config.model_kwargs.get("input_skip", DEFAULT_INPUT_SKIP))}
+    return {**config.to_dict(), "input_skip": _input_skip(config)}
 
 
 def collect_cv(out, features, features_path, target, models, protocol, n_folds, seed, normalize, config,
