@@ -34,15 +34,16 @@ HERE = Path(__file__).resolve().parent
 WINDOWS_PER_SUBJECT = 24
 
 
-def draws(features, n_subjects: int, n_draws: int, seed: int = 0) -> list[np.ndarray]:
-    """Window indices of ``n_draws`` cohorts of ``n_subjects`` x WINDOWS_PER_SUBJECT windows."""
+def draws(features, n_subjects: int, n_draws: int, seed: int = 0,
+          windows: int = WINDOWS_PER_SUBJECT) -> list[np.ndarray]:
+    """Window indices of ``n_draws`` cohorts of ``n_subjects`` x ``windows`` windows."""
     rng = np.random.default_rng(seed)
     subject = np.asarray(features.subject)
     names = np.unique(subject)
     out = []
     for _ in range(n_draws):
         pick = rng.choice(names, n_subjects, replace=False)
-        out.append(np.sort(np.concatenate([rng.choice(np.flatnonzero(subject == s), WINDOWS_PER_SUBJECT,
+        out.append(np.sort(np.concatenate([rng.choice(np.flatnonzero(subject == s), windows,
                                                       replace=False) for s in pick])))
     return out
 
@@ -101,6 +102,8 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("configs", nargs="*", default=["{}"], help="JSON overrides, one per configuration")
     p.add_argument("--subjects", type=int, default=4, help="subjects per drawn cohort (default 4, as eegmat)")
+    p.add_argument("--windows", type=int, default=WINDOWS_PER_SUBJECT,
+                   help=f"windows per subject (default {WINDOWS_PER_SUBJECT}, as eegmat)")
     p.add_argument("--draws", type=int, default=6, help="cohorts drawn (default 6)")
     p.add_argument("--draw-seed", type=int, default=None,
                    help="seed of the draws (default: the number of subjects); another seed gives fresh cohorts")
@@ -117,9 +120,12 @@ def main(argv=None) -> int:
         stores(Path(args.work), progress=False)
     features = maan.load_features(store)
     draw_seed = args.subjects if args.draw_seed is None else args.draw_seed
-    cohorts = draws(features, args.subjects, args.draws, seed=draw_seed)
+    counts = np.unique(np.asarray(features.subject), return_counts=True)[1]
+    if args.windows > counts.min():
+        p.error(f"--windows {args.windows}: a subject of the cohort has only {counts.min()} windows")
+    cohorts = draws(features, args.subjects, args.draws, seed=draw_seed, windows=args.windows)
     print(f"machine: {machine()}")
-    print(f"{args.draws} draws (seed {draw_seed}) of {args.subjects} synthetic subjects x {WINDOWS_PER_SUBJECT} windows, loso, "
+    print(f"{args.draws} draws (seed {draw_seed}) of {args.subjects} synthetic subjects x {args.windows} windows, loso, "
           "--normalize subject; pooled balanced accuracy (arousal, valence per draw)")
     for text in args.configs:
         start = time.perf_counter()

@@ -189,7 +189,8 @@ def test_per_window_mode_cuts_windows_before_resampling(trained):
     both = same & (np.array(whole.flags) == "")
     np.testing.assert_allclose(whole.heart_rate_bpm[both], alone.heart_rate_bpm[both], rtol=0.05)
     explicit = predict(ckpt_path, path, window_starts=alone.window_start[[1, 3]])
-    np.testing.assert_array_equal(explicit.prob["task"], alone.prob["task"][[1, 3]])
+    # the same windows in a batch of another size: equal up to float32 round-off of the batched kernels
+    np.testing.assert_allclose(explicit.prob["task"], alone.prob["task"][[1, 3]], rtol=1e-6, atol=1e-7)
     with pytest.raises(MaanError, match="outside the recording"):
         predict(ckpt_path, path, window_starts=[55.0])
 

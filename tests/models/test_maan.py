@@ -1,6 +1,11 @@
+import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
+from maan.models.maan import spatial_pattern
 from maan.models import (
     DEFAULT_ECG_SHAPE,
     DEFAULT_EEG_SHAPE,
@@ -162,12 +167,52 @@ def test_too_small_eeg_map_for_depth_names_the_minimum():
 @pytest.mark.parametrize("name,size", [("maan", 1 + 4 * 14), ("base", 1 + 4 * 14), ("ecg-only", 1),
                                        ("eeg-only", 4 * 14)])
 def test_input_skip_feeds_the_pooled_inputs_to_the_classifier(name, size):
-    model = build_model(name, **SMALL).eval()
+    model = build_model(name, spatial_skip=False, **SMALL).eval()
     assert model.skip_size == size  # ECG: 1 channel pooled over time; EEG: 4 bands x 14 electrodes
     assert model.classifier[0].in_features == model.representation_size + size
     plain = build_model(name, input_skip=False, **SMALL).eval()
     assert plain.skip_size == 0 and plain.classifier[0].in_features == plain.representation_size
     assert plain.config["input_skip"] is False and model.config["input_skip"] is True
+    # the default also feeds the EEG's spatial pattern: the pooled DE twice over, except without EEG
+    spatial = build_model(name, **SMALL)
+    assert spatial.skip_size == {"maan": 1 + 8 * 14, "base": 1 + 8 * 14, "ecg-only": 1, "eeg-only": 8 * 14}[name]
+    assert spatial.spatial_skip is (name != "ecg-only") and plain.spatial_skip is False
+
+
+@settings(max_examples=30, deadline=None)
+@given(arrays(np.float32, (2, 3, 5), elements=st.floats(-5, 5, width=32)),
+       st.floats(-10, 10), st.floats(0.125, 8))
+def test_spatial_pattern_is_a_per_band_z_score_blind_to_offset_and_scale(de, offset, scale):
+    de = torch.from_numpy(de)
+    z = spatial_pattern(de)
+    spread = (de - de.mean(-1, keepdim=True)).pow(2).mean(-1).sqrt()
+    ok = spread > 0.1  # away from the floor that keeps flat bands finite (and float32 round-off)
+    torch.testing.assert_close(z.mean(-1)[ok], torch.zeros_like(z.mean(-1)[ok]), atol=1e-4, rtol=0)
+    torch.testing.assert_close(z.pow(2).mean(-1)[ok], torch.ones_like(z.mean(-1)[ok]), atol=1e-3, rtol=1e-3)
+    moved = spatial_pattern(de * scale + offset)  # a band's common level and gain do not matter
+    torch.testing.assert_close(moved[ok], z[ok], atol=2e-3, rtol=2e-3)
+
+
+def test_spatial_pattern_known_answer_and_flat_band():
+    z = spatial_pattern(torch.tensor([[[1.0, 3.0], [2.0, 2.0]]]))  # band 0: +-1 around 2; band 1 flat
+    torch.testing.assert_close(z, torch.tensor([[[-1.0, 1.0], [0.0, 0.0]]]))
+
+
+def test_spatial_skip_lets_a_left_right_contrast_through_at_unit_scale():
+    # two windows that differ only by a small right-minus-left shift on top of a shared level:
+    # the pooled DE differs by 0.1, the spatial pattern by a unit-scale amount
+    torch.manual_seed(0)
+    model = MAAN(**SMALL).eval()
+    x_ecg, x_eeg = inputs(1)
+    contrast = torch.zeros(14)
+    contrast[0], contrast[13] = -0.05, 0.05  # AF3 down, AF4 up
+    with torch.no_grad():
+        a = model.forward_with_details(x_ecg, x_eeg)
+        b = model.forward_with_details(x_ecg, x_eeg + contrast[None, None, :, None])
+    assert not torch.allclose(a.logits, b.logits)
+    base_pattern = spatial_pattern(x_eeg.mean(-1))
+    moved_pattern = spatial_pattern((x_eeg + contrast[None, None, :, None]).mean(-1))
+    assert (moved_pattern - base_pattern).abs().max() > (contrast.abs().max() * 2)
 
 
 def test_input_skip_is_the_sub_window_mean_of_the_inputs():
@@ -191,7 +236,7 @@ def test_input_skip_is_the_sub_window_mean_of_the_inputs():
 def test_grid_input_skip_averages_each_bands_sub_window_planes():
     torch.manual_seed(0)
     model = MAAN((1, 32), (4 * 10, 9, 9), grid_bands=4, **SMALL).eval()
-    assert model.skip_size == 1 + 4 * 81
+    assert model.skip_size == 1 + 2 * 4 * 81  # pooled DE and its spatial pattern, per band and grid cell
     with torch.no_grad():
         model.classifier[0].weight[:, :model.representation_size] = 0
     x_ecg, x_eeg = inputs(2, (1, 32), (40, 9, 9))

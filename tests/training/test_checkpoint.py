@@ -107,13 +107,32 @@ def test_a_version_1_checkpoint_rebuilds_the_model_without_input_skip(tmp_path, 
                            ecg_shape=features.ecg.shape[1:], eeg_shape=features.eeg.shape[1:], target="arousal",
                            normalizer=norm, manifest=features.manifest)
     meta = json.loads(path.with_suffix(".json").read_text())
-    assert meta["format_version"] == 2 and meta["model"]["kwargs"] == {"input_skip": False}
+    assert meta["format_version"] == 3 and meta["model"]["kwargs"] == {"input_skip": False, "spatial_skip": False}
     # as maan wrote it before input_skip existed: version 1, no such key
     meta["format_version"], meta["model"]["kwargs"] = 1, {}
     path.with_suffix(".json").write_text(json.dumps(meta))
     ck = load_checkpoint(path)
     assert ck.model.input_skip is False
-    # a version-2 checkpoint of today's default records input_skip, so it rebuilds with it
+    # a checkpoint of today's default records both skips, so it rebuilds with them
     _, _, new = _save(tmp_path, features)
-    assert json.loads(new.with_suffix(".json").read_text())["model"]["kwargs"] == {"input_skip": True}
-    assert load_checkpoint(new).model.input_skip is True
+    assert json.loads(new.with_suffix(".json").read_text())["model"]["kwargs"] == {"input_skip": True,
+                                                                                  "spatial_skip": True}
+    assert load_checkpoint(new).model.input_skip is True and load_checkpoint(new).model.spatial_skip is True
+
+
+def test_a_version_2_checkpoint_rebuilds_the_model_without_spatial_skip(tmp_path, features):
+    torch.manual_seed(0)
+    model = build_model("maan", features.ecg.shape[1:], features.eeg.shape[1:], n_classes=2, spatial_skip=False)
+    norm = Normalizer("train").fit(features.ecg, features.eeg)
+    path = save_checkpoint(tmp_path / "v2.pt", model, model_name="maan", model_kwargs={},
+                           ecg_shape=features.ecg.shape[1:], eeg_shape=features.eeg.shape[1:], target="arousal",
+                           normalizer=norm, manifest=features.manifest)
+    # as maan wrote it before spatial_skip existed: version 2, input_skip only
+    meta = json.loads(path.with_suffix(".json").read_text())
+    meta["format_version"], meta["model"]["kwargs"] = 2, {"input_skip": True}
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    ck = load_checkpoint(path)
+    assert ck.model.input_skip is True and ck.model.spatial_skip is False
+    np.testing.assert_allclose(ck.predict_proba(features.ecg[:4], features.eeg[:4]),
+                               model.eval()(*map(torch.from_numpy, norm.transform(features.ecg[:4], features.eeg[:4])))
+                               .softmax(1)[:, 1].detach().numpy(), rtol=1e-5, atol=1e-6)

@@ -103,6 +103,21 @@ def test_a_run_of_the_model_without_input_skip_resumes_only_without_it(store, tm
            config={**TINY, "model_kwargs": {"input_skip": True}}, progress=False, log=None)
 
 
+def test_a_run_without_the_spatial_skip_resumes_only_without_it(store, tmp_path, monkeypatch):
+    run_dir = tmp_path / "old"
+    pooled = {**TINY, "model_kwargs": {"spatial_skip": False}}
+    res = run_cv(store, "arousal", run_dir, models=("base",), folds=2, config=pooled, progress=False, log=None)
+    assert res["training"]["input_skip"] is True and res["training"]["spatial_skip"] is False
+    run_json = json.loads((run_dir / "run.json").read_text())
+    assert run_json["spec"]["spatial_skip"] is False and run_json["spec"]["training"]["model_kwargs"] == {}
+    del run_json["spec"]["spatial_skip"]  # as written before the model had spatial_skip
+    (run_dir / "run.json").write_text(json.dumps(run_json))
+    with pytest.raises(ConfigMismatchError, match=r"spatial_skip: False -> True.*--no-spatial-skip resumes it"):
+        run_cv(store, "arousal", run_dir, models=("base",), folds=2, config=TINY, progress=False, log=None)
+    monkeypatch.setattr(cvmod, "_train_fold", lambda *a, **k: pytest.fail("a finished fold was trained again"))
+    run_cv(store, "arousal", run_dir, models=("base",), folds=2, config=pooled, progress=False, log=None)
+
+
 def test_majority_baseline_predicts_the_training_majority(features, tmp_path):
     res = run_cv(features, "arousal", tmp_path / "r", models=("base",), protocol="subject-kfold", folds=3,
                  config=TINY, normalize="subject", progress=False, log=None)
@@ -216,3 +231,4 @@ def test_no_input_skip_option_reaches_the_model_kwargs(command):
     assert _config(build_parser().parse_args(base)).model_kwargs == {}
     assert _config(build_parser().parse_args(base + ["--no-input-skip", "--depth", "1"])).model_kwargs == {
         "depth": 1, "input_skip": False}
+    assert _config(build_parser().parse_args(base + ["--no-spatial-skip"])).model_kwargs == {"spatial_skip": False}

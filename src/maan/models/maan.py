@@ -29,6 +29,14 @@ Reading of paper 2.2 (the text gives no layer sizes; these choices are ours):
   training windows) the U-Nets alone stay 0.05-0.08 below the logistic baseline on window
   means (RR statistics + mean DE); with the skip that evidence is there from the first epoch
   and the gap is 0.02 (docs/performance.md, "eegmat-sized synthetic cohorts").
+* Also ours (``spatial_skip``, on by default with the skip): the EEG part of the skip also
+  carries each band's spatial pattern, the pooled DE z-scored across electrodes (or grid
+  cells) within the window. Per-subject standardised DE is dominated by one common mode
+  (electrodes correlate ~0.8 in the alpha band; the first eigenvalue of the pooled DE's
+  covariance is ~65x the median), so gradient descent with early stopping learns the
+  left/right contrasts that carry valence last, and on small stores not at all (valence at
+  chance subject-held-out). The z-scored pattern puts those contrasts at unit scale
+  (docs/performance.md, "Spatial skip").
 """
 from __future__ import annotations
 
@@ -57,6 +65,10 @@ DEFAULT_WIDTH = 8
 DEFAULT_DEPTH = 2
 #: the classifier also sees the pooled inputs (module docstring); since 2026-11-26
 DEFAULT_INPUT_SKIP = True
+#: ... and the EEG's per-window spatial pattern (module docstring); since 2026-11-26
+DEFAULT_SPATIAL_SKIP = True
+#: floor of the across-electrode standard deviation in the spatial skip (flat windows)
+_SPATIAL_STD_FLOOR = 1e-3
 
 
 @dataclass
@@ -139,6 +151,10 @@ class MAAN(nn.Module):
         classifier_hidden, dropout: the two-layer classifier on the representation.
         input_skip: the classifier also sees the pooled inputs (module docstring); ``False``
             gives the paper's classifier input, and rebuilds checkpoints written before it.
+        spatial_skip: with ``input_skip``, the EEG part of the skip also holds each band's
+            pooled DE z-scored across electrodes (or grid cells) within the window (module
+            docstring); ``False`` rebuilds checkpoints written before it. No effect without
+            ``input_skip`` or without the EEG branch.
         grid_bands: for the topographic-grid EEG input (bands*sub-windows, 9, 9), its number
             of bands (planes are band-major), so that the skip averages each band's
             sub-window planes; ``None``: the EEG input is (bands, electrodes, sub-windows).
@@ -157,7 +173,7 @@ class MAAN(nn.Module):
                  kernel_size: int = 3, activation: str = "relu", se: str = "scse",
                  attention_gates: bool = True, classifier_hidden: int = 32,
                  dropout: float = 0.25, input_skip: bool = DEFAULT_INPUT_SKIP,
-                 grid_bands: int | None = None):
+                 spatial_skip: bool = DEFAULT_SPATIAL_SKIP, grid_bands: int | None = None):
         super().__init__()
         modalities = tuple(modalities)
         if not modalities or len(set(modalities)) != len(modalities) or any(
@@ -213,6 +229,7 @@ class MAAN(nn.Module):
             + (self.eeg_branch.out_channels * self.eeg_shape[1] if self.eeg_branch else 0)
         )
         self.input_skip = bool(input_skip)
+        self.spatial_skip = bool(spatial_skip) and self.input_skip and "eeg" in modalities
         self.grid_bands = None if grid_bands is None else int(grid_bands)
         if self.grid_bands is not None and self.eeg_shape is not None and (
                 self.grid_bands < 1 or self.eeg_shape[0] % self.grid_bands):
@@ -224,6 +241,8 @@ class MAAN(nn.Module):
         if self.eeg_shape is not None:
             eeg_skip = (self.grid_bands * self.eeg_shape[1] * self.eeg_shape[2] if self.grid_bands
                         else self.eeg_shape[0] * self.eeg_shape[1])
+        if self.spatial_skip:  # the pooled DE and its z-scored spatial pattern
+            eeg_skip *= 2
         self.skip_size = (
             (self.ecg_shape[0] if self.ecg_branch else 0) + (eeg_skip if self.eeg_branch else 0)
         ) if self.input_skip else 0
@@ -237,7 +256,7 @@ class MAAN(nn.Module):
             ecg_widths=None if ecg_widths is None else tuple(ecg_widths),
             eeg_widths=None if eeg_widths is None else tuple(eeg_widths),
             classifier_hidden=classifier_hidden, dropout=dropout, input_skip=self.input_skip,
-            grid_bands=self.grid_bands, **unet_options,
+            spatial_skip=self.spatial_skip, grid_bands=self.grid_bands, **unet_options,
         )
 
     def _check_input(self, name: str, x, shape) -> torch.Tensor:
@@ -277,10 +296,12 @@ class MAAN(nn.Module):
             if f_eeg is not None:
                 if self.grid_bands:  # planes are (band, sub-window): average each band's planes
                     n, planes, h, w = x_eeg.shape
-                    skip.append(x_eeg.reshape(n, self.grid_bands, planes // self.grid_bands, h, w)
-                                .mean(dim=2).flatten(1))
+                    de = x_eeg.reshape(n, self.grid_bands, planes // self.grid_bands, h, w).mean(dim=2).flatten(2)
                 else:
-                    skip.append(x_eeg.mean(dim=-1).flatten(1))
+                    de = x_eeg.mean(dim=-1)  # (batch, band, electrode)
+                skip.append(de.flatten(1))
+                if self.spatial_skip:
+                    skip.append(spatial_pattern(de).flatten(1))
             features = torch.cat([representation, *skip], dim=1)
         return ModelOutput(self.classifier(features), representation, a_ecg, a_eeg)
 
@@ -293,6 +314,16 @@ class MAAN(nn.Module):
                        ) -> torch.Tensor:
         """The fused, learned vector (batch, representation_size), for t-SNE (no pooled inputs)."""
         return self.forward_with_details(x_ecg, x_eeg).representation
+
+
+def spatial_pattern(de: torch.Tensor) -> torch.Tensor:
+    """Each window's and band's values z-scored across the last (electrode) axis.
+
+    ``de`` (batch, bands, electrodes); a flat band (spread below a floor) gives ~0, not inf.
+    """
+    centred = de - de.mean(dim=-1, keepdim=True)
+    spread = centred.pow(2).mean(dim=-1, keepdim=True).sqrt().clamp(min=_SPATIAL_STD_FLOOR)
+    return centred / spread
 
 
 class BaseModel(MAAN):

@@ -66,6 +66,9 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-input-skip", dest="input_skip", action="store_false",
                    help="the classifier sees the fused U-Net features only, as in the paper (default: it also "
                         "sees the pooled inputs, which helps on small stores; see docs/performance.md)")
+    g.add_argument("--no-spatial-skip", dest="spatial_skip", action="store_false",
+                   help="the input skip carries the pooled EEG only, not also its per-window spatial pattern "
+                        "(default: it does, which helps valence; see docs/performance.md)")
     g.add_argument("--seed", type=int, default=0, help="random seed of folds, weights and batches (default: %(default)s)")
     h = p.add_argument_group("hardware (passed to lightning.Trainer)")
     h.add_argument("--accelerator", default="auto", help="cpu, gpu, mps, auto... (default: %(default)s)")
@@ -82,6 +85,8 @@ def _config(args):
     model_kwargs = {k: v for k, v in (("width", args.width), ("depth", args.depth)) if v is not None}
     if not args.input_skip:
         model_kwargs["input_skip"] = False
+    if not args.spatial_skip:
+        model_kwargs["spatial_skip"] = False
     return TrainConfig(epochs=args.epochs, patience=args.patience, min_epochs=args.min_epochs,
                        batch_size=args.batch_size, input_noise=args.input_noise, lr=args.lr,
                        weight_decay=args.weight_decay, val_fraction=args.val_fraction, balance=args.balance,

@@ -33,7 +33,7 @@ import numpy as np
 from ..errors import ConfigMismatchError, InvalidInputError, MaanError
 from ..evaluation.metrics import binary_metrics, class_balance, summarize
 from ..features.store import atomic_write_json, config_hash
-from ..models import DEFAULT_INPUT_SKIP
+from ..models import DEFAULT_INPUT_SKIP, DEFAULT_SPATIAL_SKIP
 from .baselines import BASELINES, logistic_baseline, majority_baseline, window_features
 from .checkpoint import load_checkpoint, save_checkpoint, versions
 from .module import TrainConfig
@@ -157,11 +157,15 @@ def _prepare_run_dir(out: Path, spec: dict, overwrite: bool) -> None:
         if isinstance(old_spec.get("training"), dict):
             old_spec = {**old_spec, "training": {**_LEGACY_TRAINING, **old_spec["training"]}}
             old_spec.setdefault("input_skip", False)  # written before the model had it
+            old_spec.setdefault("spatial_skip", False)  # likewise
         if old.get("format") != RUN_FORMAT or old_spec != spec:
             if not overwrite:
                 changed = _spec_differences(old_spec, spec)
-                hint = (" (a run of the model without the input skip: --no-input-skip resumes it)"
-                        if old_spec.get("input_skip") is False and spec.get("input_skip") is True else "")
+                hint = ""
+                if old_spec.get("input_skip") is False and spec.get("input_skip") is True:
+                    hint = " (a run of the model without the input skip: --no-input-skip resumes it)"
+                elif old_spec.get("spatial_skip") is False and spec.get("spatial_skip") is True:
+                    hint = " (a run of the model without the spatial skip: --no-spatial-skip resumes it)"
                 raise ConfigMismatchError(
                     f"{out}: holds a run with another configuration (differs in: {'; '.join(changed) or 'format'})"
                     f"{hint}; pass the same options to resume it, use another --out, or --overwrite to discard it")
@@ -213,11 +217,13 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
     out = Path(out)
     splits = make_splits(protocol, y, features.subject, features.trial, folds, seed)
     training = config.result_keys()
-    # the model's input skip, on or off, is one top-level key (absent from runs written before it)
-    input_skip = _input_skip(config)
-    training["model_kwargs"] = {k: v for k, v in training["model_kwargs"].items() if k != "input_skip"}
+    # the model's input and spatial skips, on or off, are top-level keys (absent from runs written before them)
+    input_skip, spatial_skip = _input_skip(config), _spatial_skip(config)
+    training["model_kwargs"] = {k: v for k, v in training["model_kwargs"].items()
+                                if k not in ("input_skip", "spatial_skip")}
     spec = {"target": target, "protocol": protocol, "folds_requested": int(folds), "folds": len(splits),
             "seed": int(seed), "normalize": normalize, "training": training, "input_skip": input_skip,
+            "spatial_skip": spatial_skip,
             "store": _store_fingerprint(features), "fold_fingerprint": _fold_fingerprint(splits)}
     # --normalize subject: single-class subjects are left out of training (informative_train_idx)
     fold_train = [informative_train_idx(train_idx, y, features.subject, normalize) for train_idx, _ in splits]
@@ -342,9 +348,14 @@ def _input_skip(config: TrainConfig) -> bool:
     return bool(config.model_kwargs.get("input_skip", DEFAULT_INPUT_SKIP))
 
 
+def _spatial_skip(config: TrainConfig) -> bool:
+    """Whether the input skip also carries the EEG's spatial pattern (False without the input skip)."""
+    return _input_skip(config) and bool(config.model_kwargs.get("spatial_skip", DEFAULT_SPATIAL_SKIP))
+
+
 def _training_record(config: TrainConfig) -> dict:
-    """The training settings for results.json, with whether the model had the input skip."""
-    return {**config.to_dict(), "input_skip": _input_skip(config)}
+    """The training settings for results.json, with whether the model had the input and spatial skips."""
+    return {**config.to_dict(), "input_skip": _input_skip(config), "spatial_skip": _spatial_skip(config)}
 
 
 def collect_cv(out, features, features_path, target, models, protocol, n_folds, seed, normalize, config,
