@@ -2,9 +2,9 @@
 
 The real-data check (eegmat) has 4 subjects of ~24 windows; choosing defaults on it would tune
 to its 4 test folds. This benchmark draws cohorts of the same shape from the ``maan demo``
-synthetic cohort (benchmarks/small_data.py builds it): ``--subjects`` subjects x 24 random
-windows, ``--draws`` different draws, leave-one-subject-out with ``--normalize subject``, for
-arousal and valence. Each configuration is a JSON object of ``TrainConfig`` overrides plus two
+synthetic cohort (benchmarks/small_data.py builds it): ``--subjects`` subjects x ``--windows``
+random windows (default 24, as eegmat), ``--draws`` different draws, leave-one-subject-out
+with ``--normalize subject``, for arousal and valence. Each configuration is a JSON object of ``TrainConfig`` overrides plus two
 keys of its own:
 
 * ``"inner"``: ``"auto"`` (maan's rule, maan.training.splits.inner_split), ``"grouped"`` (hold out
@@ -121,8 +121,8 @@ def main(argv=None) -> int:
     features = maan.load_features(store)
     draw_seed = args.subjects if args.draw_seed is None else args.draw_seed
     counts = np.unique(np.asarray(features.subject), return_counts=True)[1]
-    if args.windows > counts.min():
-        p.error(f"--windows {args.windows}: a subject of the cohort has only {counts.min()} windows")
+    if not 1 <= args.windows <= counts.min():
+        p.error(f"--windows must be 1 to {counts.min()} (the fewest windows of a subject in {store})")
     cohorts = draws(features, args.subjects, args.draws, seed=draw_seed, windows=args.windows)
     print(f"machine: {machine()}")
     print(f"{args.draws} draws (seed {draw_seed}) of {args.subjects} synthetic subjects x {args.windows} windows, loso, "

@@ -198,21 +198,40 @@ def test_spatial_pattern_known_answer_and_flat_band():
     torch.testing.assert_close(z, torch.tensor([[[-1.0, 1.0], [0.0, 0.0]]]))
 
 
-def test_spatial_skip_lets_a_left_right_contrast_through_at_unit_scale():
-    # two windows that differ only by a small right-minus-left shift on top of a shared level:
-    # the pooled DE differs by 0.1, the spatial pattern by a unit-scale amount
+def test_the_classifier_reads_the_pooled_inputs_and_the_spatial_pattern():
     torch.manual_seed(0)
     model = MAAN(**SMALL).eval()
-    x_ecg, x_eeg = inputs(1)
+    seen = []
+    model.classifier[0].register_forward_hook(lambda module, args, out: seen.append(args[0]))
+    x_ecg, x_eeg = inputs(3)
+    with torch.no_grad():
+        out = model.forward_with_details(x_ecg, x_eeg)
+    features = seen[0]
+    n_de = 4 * 14
+    r = model.representation_size
+    torch.testing.assert_close(features[:, :r], out.representation)
+    torch.testing.assert_close(features[:, r], x_ecg.mean(-1)[:, 0])
+    torch.testing.assert_close(features[:, r + 1:r + 1 + n_de], x_eeg.mean(-1).flatten(1))
+    torch.testing.assert_close(features[:, r + 1 + n_de:], spatial_pattern(x_eeg.mean(-1)).flatten(1))
+    assert features.shape[1] == r + model.skip_size
+
+
+def test_spatial_skip_part_is_blind_to_a_bands_level_and_sees_a_contrast():
+    # with the classifier reading only the spatial-pattern columns, a common shift and gain of
+    # one band change nothing, a small left/right contrast does
+    torch.manual_seed(0)
+    model = MAAN(**SMALL).eval()
+    with torch.no_grad():
+        model.classifier[0].weight[:, :model.representation_size + 1 + 4 * 14] = 0
+    x_ecg, x_eeg = inputs(2)
+    level = x_eeg.clone()
+    level[:, 1] = level[:, 1] * 3.0 + 2.0  # the alpha band, every electrode and sub-window
     contrast = torch.zeros(14)
     contrast[0], contrast[13] = -0.05, 0.05  # AF3 down, AF4 up
     with torch.no_grad():
-        a = model.forward_with_details(x_ecg, x_eeg)
-        b = model.forward_with_details(x_ecg, x_eeg + contrast[None, None, :, None])
-    assert not torch.allclose(a.logits, b.logits)
-    base_pattern = spatial_pattern(x_eeg.mean(-1))
-    moved_pattern = spatial_pattern((x_eeg + contrast[None, None, :, None]).mean(-1))
-    assert (moved_pattern - base_pattern).abs().max() > (contrast.abs().max() * 2)
+        out = model(x_ecg, x_eeg)
+        torch.testing.assert_close(model(x_ecg, level), out, atol=1e-5, rtol=1e-5)
+        assert not torch.allclose(model(x_ecg, x_eeg + contrast[None, None, :, None]), out)
 
 
 def test_input_skip_is_the_sub_window_mean_of_the_inputs():
@@ -236,7 +255,8 @@ def test_input_skip_is_the_sub_window_mean_of_the_inputs():
 def test_grid_input_skip_averages_each_bands_sub_window_planes():
     torch.manual_seed(0)
     model = MAAN((1, 32), (4 * 10, 9, 9), grid_bands=4, **SMALL).eval()
-    assert model.skip_size == 1 + 2 * 4 * 81  # pooled DE and its spatial pattern, per band and grid cell
+    assert model.skip_size == 1 + 4 * 81  # pooled DE per band and grid cell; no spatial pattern on the grid
+    assert model.spatial_skip is False and model.config["spatial_skip"] is False
     with torch.no_grad():
         model.classifier[0].weight[:, :model.representation_size] = 0
     x_ecg, x_eeg = inputs(2, (1, 32), (40, 9, 9))

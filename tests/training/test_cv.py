@@ -118,6 +118,15 @@ def test_a_run_without_the_spatial_skip_resumes_only_without_it(store, tmp_path,
     run_cv(store, "arousal", run_dir, models=("base",), folds=2, config=pooled, progress=False, log=None)
 
 
+def test_the_run_records_the_spatial_skip_its_models_have():
+    from maan.training.module import TrainConfig
+
+    assert cvmod._spatial_skip(TrainConfig(), ("maan", "base")) is True
+    assert cvmod._spatial_skip(TrainConfig(), ("ecg-only",)) is False  # no EEG branch
+    assert cvmod._spatial_skip(TrainConfig(), ("maan",), {"config": {"layout": "grid"}}) is False
+    assert cvmod._spatial_skip(TrainConfig(model_kwargs={"input_skip": False}), ("maan",)) is False
+
+
 def test_majority_baseline_predicts_the_training_majority(features, tmp_path):
     res = run_cv(features, "arousal", tmp_path / "r", models=("base",), protocol="subject-kfold", folds=3,
                  config=TINY, normalize="subject", progress=False, log=None)

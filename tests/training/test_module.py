@@ -150,7 +150,7 @@ def test_grid_layout_model_pools_each_band_and_round_trips_through_a_checkpoint(
                           normalizer=Normalizer("train", layout="grid", n_bands=4))
     fit = fit_module(dm, "maan", TrainConfig(epochs=1, min_epochs=1, accelerator="cpu"), seed=0)
     model = fit.module.model
-    assert model.grid_bands == 4 and model.skip_size == 1 + 2 * 4 * 81
+    assert model.grid_bands == 4 and model.skip_size == 1 + 4 * 81
     path = save_checkpoint(tmp_path / "grid.pt", model, model_name="maan", model_kwargs={}, ecg_shape=(1, 32),
                            eeg_shape=(40, 9, 9), target="arousal", normalizer=dm.normalizer,
                            manifest={"targets": ["arousal"]})

@@ -30,8 +30,8 @@ Reading of paper 2.2 (the text gives no layer sizes; these choices are ours):
   means (RR statistics + mean DE); with the skip that evidence is there from the first epoch
   and the gap is 0.02 (docs/performance.md, "eegmat-sized synthetic cohorts").
 * Also ours (``spatial_skip``, on by default with the skip): the EEG part of the skip also
-  carries each band's spatial pattern, the pooled DE z-scored across electrodes (or grid
-  cells) within the window. Per-subject standardised DE is dominated by one common mode
+  carries each band's spatial pattern, the pooled DE z-scored across electrodes within the
+  window (not on the topographic grid, whose empty cells would dominate it). Per-subject standardised DE is dominated by one common mode
   (electrodes correlate ~0.8 in the alpha band; the first eigenvalue of the pooled DE's
   covariance is ~65x the median), so gradient descent with early stopping learns the
   left/right contrasts that carry valence last, and on small stores not at all (valence at
@@ -76,7 +76,8 @@ class ModelOutput:
     """Everything one forward pass produces.
 
     ``representation`` is the fused, learned vector (batch, n_features); with ``input_skip``
-    the classifier sees it concatenated with the pooled inputs;
+    the classifier sees it concatenated with the pooled inputs (and, with ``spatial_skip``,
+    the EEG's per-window spatial pattern);
     ``a_ecg`` / ``a_eeg`` are the fusion-attention channel masks (batch, channels), or
     ``None`` for a model without fusion attention.
     """
@@ -152,9 +153,9 @@ class MAAN(nn.Module):
         input_skip: the classifier also sees the pooled inputs (module docstring); ``False``
             gives the paper's classifier input, and rebuilds checkpoints written before it.
         spatial_skip: with ``input_skip``, the EEG part of the skip also holds each band's
-            pooled DE z-scored across electrodes (or grid cells) within the window (module
-            docstring); ``False`` rebuilds checkpoints written before it. No effect without
-            ``input_skip`` or without the EEG branch.
+            pooled DE z-scored across electrodes within the window (module docstring);
+            ``False`` rebuilds checkpoints written before it. No effect without
+            ``input_skip``, without the EEG branch, or on the topographic grid (``grid_bands``).
         grid_bands: for the topographic-grid EEG input (bands*sub-windows, 9, 9), its number
             of bands (planes are band-major), so that the skip averages each band's
             sub-window planes; ``None``: the EEG input is (bands, electrodes, sub-windows).
@@ -229,7 +230,10 @@ class MAAN(nn.Module):
             + (self.eeg_branch.out_channels * self.eeg_shape[1] if self.eeg_branch else 0)
         )
         self.input_skip = bool(input_skip)
-        self.spatial_skip = bool(spatial_skip) and self.input_skip and "eeg" in modalities
+        # not on the topographic grid: most of its cells hold no electrode (always 0), and a
+        # z-score across them would measure the common level instead of removing it
+        self.spatial_skip = (bool(spatial_skip) and self.input_skip and "eeg" in modalities
+                             and grid_bands is None)
         self.grid_bands = None if grid_bands is None else int(grid_bands)
         if self.grid_bands is not None and self.eeg_shape is not None and (
                 self.grid_bands < 1 or self.eeg_shape[0] % self.grid_bands):

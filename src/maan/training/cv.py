@@ -33,7 +33,7 @@ import numpy as np
 from ..errors import ConfigMismatchError, InvalidInputError, MaanError
 from ..evaluation.metrics import binary_metrics, class_balance, summarize
 from ..features.store import atomic_write_json, config_hash
-from ..models import DEFAULT_INPUT_SKIP, DEFAULT_SPATIAL_SKIP
+from ..models import DEFAULT_INPUT_SKIP, DEFAULT_SPATIAL_SKIP, MODEL_NAMES
 from .baselines import BASELINES, logistic_baseline, majority_baseline, window_features
 from .checkpoint import load_checkpoint, save_checkpoint, versions
 from .module import TrainConfig
@@ -218,7 +218,7 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
     splits = make_splits(protocol, y, features.subject, features.trial, folds, seed)
     training = config.result_keys()
     # the model's input and spatial skips, on or off, are top-level keys (absent from runs written before them)
-    input_skip, spatial_skip = _input_skip(config), _spatial_skip(config)
+    input_skip, spatial_skip = _input_skip(config), _spatial_skip(config, models, features.manifest)
     training["model_kwargs"] = {k: v for k, v in training["model_kwargs"].items()
                                 if k not in ("input_skip", "spatial_skip")}
     spec = {"target": target, "protocol": protocol, "folds_requested": int(folds), "folds": len(splits),
@@ -348,14 +348,19 @@ def _input_skip(config: TrainConfig) -> bool:
     return bool(config.model_kwargs.get("input_skip", DEFAULT_INPUT_SKIP))
 
 
-def _spatial_skip(config: TrainConfig) -> bool:
-    """Whether the input skip also carries the EEG's spatial pattern (False without the input skip)."""
-    return _input_skip(config) and bool(config.model_kwargs.get("spatial_skip", DEFAULT_SPATIAL_SKIP))
+def _spatial_skip(config: TrainConfig, models=MODEL_NAMES, manifest: dict | None = None) -> bool:
+    """Whether the run's models carry the EEG's spatial pattern in their input skip: as the model
+    builds it, never without the input skip, the EEG branch or on the grid layout."""
+    if manifest is not None and layout_of(manifest)[0] == "grid":
+        return False
+    return (_input_skip(config) and any(m != "ecg-only" for m in models)
+            and bool(config.model_kwargs.get("spatial_skip", DEFAULT_SPATIAL_SKIP)))
 
 
-def _training_record(config: TrainConfig) -> dict:
-    """The training settings for results.json, with whether the model had the input and spatial skips."""
-    return {**config.to_dict(), "input_skip": _input_skip(config), "spatial_skip": _spatial_skip(config)}
+def _training_record(config: TrainConfig, models=MODEL_NAMES, manifest: dict | None = None) -> dict:
+    """The training settings for results.json, with whether the models had the input and spatial skips."""
+    return {**config.to_dict(), "input_skip": _input_skip(config),
+            "spatial_skip": _spatial_skip(config, models, manifest)}
 
 
 def collect_cv(out, features, features_path, target, models, protocol, n_folds, seed, normalize, config,
@@ -397,7 +402,7 @@ def collect_cv(out, features, features_path, target, models, protocol, n_folds, 
         "n_windows": int(len(features)),
         "n_subjects": int(len(np.unique(features.subject))),
         "class_balance": {**class_balance(y), "per_fold": balances},
-        "training": _training_record(config),
+        "training": _training_record(config, models, features.manifest),
         "models": {m: _entry(per_model[m]) for m in per_model},
         "training_seconds": round(sum(f.get("seconds", 0.0) for m in models for f in per_model[m]), 2),
     }
@@ -450,7 +455,7 @@ def run_reproduce(data, dataset: str, out, *, features=None, protocols=REPRODUCE
     summary = {"dataset": feats.dataset, "synthetic": feats.synthetic, "data_label": data_label(feats.manifest),
                "features": str(store), "protocols": list(protocols), "targets": list(targets),
                "models": list(models), "folds": int(folds), "seed": int(seed), "normalize": normalize,
-               "training": _training_record(config), "versions": versions(),
+               "training": _training_record(config, models, feats.manifest), "versions": versions(),
                "seconds_this_call": round(time.perf_counter() - start, 2), "runs": runs}
     atomic_write_json(out / "results.json", summary)
     write_table1(summary, out / "table1.md")
