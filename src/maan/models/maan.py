@@ -31,12 +31,12 @@ Reading of paper 2.2 (the text gives no layer sizes; these choices are ours):
   and the gap is 0.02 (docs/performance.md, "eegmat-sized synthetic cohorts").
 * Also ours (``spatial_skip``, on by default with the skip): the EEG part of the skip also
   carries each band's spatial pattern, the pooled DE z-scored across electrodes within the
-  window (not on the topographic grid, whose empty cells would dominate it). Per-subject standardised DE is dominated by one common mode
-  (electrodes correlate ~0.8 in the alpha band; the first eigenvalue of the pooled DE's
-  covariance is ~65x the median), so gradient descent with early stopping learns the
-  left/right contrasts that carry valence last, and on small stores not at all (valence at
-  chance subject-held-out). The z-scored pattern puts those contrasts at unit scale
-  (docs/performance.md, "Spatial skip").
+  window (not on the topographic grid, whose empty cells would dominate it). Per-subject
+  standardised DE is dominated by one common mode (electrodes correlate ~0.8 in the alpha
+  band; the first eigenvalue of the pooled DE's covariance is ~65x the median), so gradient
+  descent with early stopping learns the left/right contrasts that carry valence last, and on
+  small stores not at all (valence at chance subject-held-out). The z-scored pattern puts
+  those contrasts at unit scale (docs/performance.md, "The spatial skip").
 """
 from __future__ import annotations
 

@@ -74,8 +74,8 @@ def save_checkpoint(path, model: torch.nn.Module, *, model_name: str, model_kwar
         "format_version": CHECKPOINT_VERSION,
         "weights": pt.name,
         "weights_sha256": hashlib.sha256(data).hexdigest(),
-        # written out from the model itself: input_skip, spatial_skip (so that a later change of their defaults
-        # cannot misread it) and grid_bands (set by fit_module for the grid layout)
+        # written out from the model itself: input_skip, spatial_skip (so that a later change of
+        # their defaults cannot misread them) and grid_bands (set by fit_module for the grid layout)
         "model": {"name": model_name, "n_classes": 2, "kwargs": _model_kwargs(model, model_kwargs)},
         "ecg_shape": [int(s) for s in ecg_shape],
         "eeg_shape": [int(s) for s in eeg_shape],
