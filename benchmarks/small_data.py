@@ -83,10 +83,14 @@ def main(argv=None) -> int:
     p.add_argument("configs", nargs="*", default=["{}"], help="JSON TrainConfig overrides, one per configuration "
                    "(default: '{}', maan's defaults)")
     p.add_argument("--work", default=str(HERE / ".cache" / "small_data"), metavar="DIR")
+    p.add_argument("--synthetic-only", action="store_true",
+                   help="leave out the eegmat case (choose settings without looking at the real test folds)")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the figures as JSON")
     args = p.parse_args(argv)
     work = Path(args.work)
     paths = stores(work, progress=False)
+    if args.synthetic_only:
+        paths.pop("eegmat", None)
     print(f"machine: {machine()}")
     results = []
     for text in args.configs:
