@@ -12,5 +12,8 @@ def package_versions(names) -> dict:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
-            pass
+            if name == "maan":  # a source checkout on PYTHONPATH, not pip-installed
+                from . import __version__
+
+                out[name] = __version__
     return out
