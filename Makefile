@@ -6,7 +6,7 @@ TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.maan-installed
 
-.PHONY: demo test test-fast bench bench-deps clean
+.PHONY: demo test test-fast test-gpu bench bench-deps clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
+
+# on a machine with a CUDA GPU (and a CUDA build of torch: TORCH_SPEC=torch)
+test-gpu: $(STAMP)
+	$(PY) -m pytest -q --gpu -m gpu
 
 bench-deps: $(STAMP)
 	$(PY) -m pip install -q -e ".[bench]"

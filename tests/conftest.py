@@ -1,4 +1,8 @@
-"""Shared test fixtures: paths to the real recordings in ../shared/data (skipped when absent)."""
+"""Shared test fixtures: paths to the real recordings in ../shared/data (skipped when absent).
+
+Tests marked ``gpu`` need a CUDA device. They are left out (deselected) unless pytest is given
+``--gpu`` (``make test-gpu``, on a machine with a GPU), where a missing device fails them.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,3 +18,17 @@ def shared_file(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"real recording {path} is not present (../shared/data ships with the project's CI only)")
     return path
+
+
+def pytest_addoption(parser):
+    parser.addoption("--gpu", action="store_true",
+                     help="also run the tests marked gpu (they need a CUDA device; left out otherwise)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--gpu"):
+        return
+    gpu = [item for item in items if item.get_closest_marker("gpu")]
+    if gpu:
+        config.hook.pytest_deselected(items=gpu)
+        items[:] = [item for item in items if not item.get_closest_marker("gpu")]

@@ -1,4 +1,6 @@
-"""Training on a GPU. Skipped where torch sees no CUDA device (CI has none); run on a GPU machine.
+"""Training on a GPU: ``make test-gpu`` (``pytest --gpu -m gpu``) on a machine with one.
+
+Without ``--gpu`` these tests are left out (CI has no GPU); with it, a missing device fails them.
 
 What a user with a GPU relies on: the model computes on the GPU what it computes on the CPU,
 ``maan cv --accelerator gpu`` trains there, and the checkpoint it writes loads
@@ -15,7 +17,12 @@ import numpy as np
 import pytest
 import torch
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible to torch (CI has none)")
+pytestmark = pytest.mark.gpu
+
+
+@pytest.fixture(autouse=True)
+def _cuda():
+    assert torch.cuda.is_available(), "the gpu tests need a CUDA device that torch can see (torch.cuda.is_available())"
 
 
 def test_the_model_computes_the_same_on_the_gpu(features):
