@@ -28,7 +28,7 @@ def test_subject_held_out_cv_on_eegmat_reports_maan_and_baselines(tmp_path):
     assert saved["protocol"] == "loso" and saved["normalize"] == "subject" and saved["target"] == "task"
     assert saved["folds"] == 4 and saved["n_subjects"] == 4 and saved["dataset"] == "recordings"
     assert not saved["synthetic"]
-    for model in ("maan", "majority", "logistic"):
+    for model in ("maan", "majority", "logistic", "hr-band"):
         entry = saved["models"][model]
         assert 0.0 <= entry["metrics"]["balanced_accuracy"]["mean"] <= 1.0
         assert all(0.0 <= f["balanced_accuracy"] <= 1.0 for f in entry["per_fold"])

@@ -18,7 +18,7 @@ def test_tiny_cv_end_to_end_and_resume(store, features, tmp_path, monkeypatch):
     assert ref["dataset"] == "amigos" and ref["synthetic"] is True and ref["target"] == "arousal"
     assert ref["protocol"] == "segment-kfold" and ref["folds"] == 3 and ref["seed"] == 0 and ref["normalize"] == "train"
     assert {"torch", "lightning", "maan"} <= set(ref["versions"])
-    assert set(ref["models"]) == {"maan", "majority", "logistic"}
+    assert set(ref["models"]) == {"maan", "majority", "logistic", "hr-band"}
     for entry in ref["models"].values():
         assert set(entry["metrics"]) >= METRIC_KEYS and len(entry["per_fold"]) == 3
         for key in METRIC_KEYS:
@@ -127,6 +127,20 @@ def test_the_run_records_the_spatial_skip_its_models_have():
     assert cvmod._spatial_skip(TrainConfig(model_kwargs={"input_skip": False}), ("maan",)) is False
 
 
+def test_a_run_written_before_the_hr_band_baseline_gets_it_on_resume(store, tmp_path, monkeypatch):
+    run_dir = tmp_path / "old"
+    ref = run_cv(store, "arousal", run_dir, models=("base",), folds=2, config=TINY, progress=False, log=None)
+    for k in range(2):  # the fold files as the earlier version wrote them
+        path = run_dir / "folds" / f"fold-{k:02d}" / "baselines.json"
+        record = json.loads(path.read_text())
+        del record["hr-band"]
+        path.write_text(json.dumps(record))
+    monkeypatch.setattr(cvmod, "_train_fold", lambda *a, **k: pytest.fail("a finished fold was trained again"))
+    res = run_cv(store, "arousal", run_dir, models=("base",), folds=2, config=TINY, progress=False, log=None)
+    assert res["models"]["hr-band"]["metrics"] == ref["models"]["hr-band"]["metrics"]
+    assert res["models"]["logistic"]["metrics"] == ref["models"]["logistic"]["metrics"]
+
+
 def test_majority_baseline_predicts_the_training_majority(features, tmp_path):
     res = run_cv(features, "arousal", tmp_path / "r", models=("base",), protocol="subject-kfold", folds=3,
                  config=TINY, normalize="subject", progress=False, log=None)
@@ -143,7 +157,7 @@ def test_cli_cv_train_evaluate(store, tmp_path, capsys):
     assert code == 0, err
     assert "SYNTHETIC" in out and "logistic" in out and "majority" in out
     result = json.loads((tmp_path / "cv" / "results.json").read_text())
-    assert result["target"] == "valence" and set(result["models"]) == {"base", "majority", "logistic"}
+    assert result["target"] == "valence" and set(result["models"]) == {"base", "majority", "logistic", "hr-band"}
 
     code, out, err = run_cli(["train", "--features", str(store), "--out", str(tmp_path / "m"), "--epochs", "2",
                               "--accelerator", "cpu", "-q"], capsys)

@@ -37,7 +37,7 @@ def test_reproduce_writes_table1_and_results(cohort_data, tmp_path, capsys):
     assert {(r["protocol"], r["target"]) for r in results["runs"]} == {
         (p, t) for p in ("segment-kfold", "subject-kfold") for t in ("arousal", "valence")}
     for run in results["runs"]:
-        assert set(run["models"]) == {"base", "maan", "majority", "logistic"}
+        assert set(run["models"]) == {"base", "maan", "majority", "logistic", "hr-band"}
     # a second call finds everything done and only rewrites the summary
     again = run_reproduce(None, "amigos", out, protocols=("segment-kfold", "subject-kfold"), folds=2,
                           config={"epochs": 2, "patience": 1, "accelerator": "cpu"}, progress=False, log=None)

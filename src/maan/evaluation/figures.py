@@ -44,13 +44,14 @@ import numpy as np
 from ..errors import MaanError
 from ..features.store import atomic_write_bytes, atomic_write_json
 
-BASELINE_NAMES = ("majority", "logistic")
+BASELINE_NAMES = ("majority", "logistic", "hr-band")
 MODEL_ORDER = ("base", "maan", "ecg-only", "eeg-only")
 MODEL_LABELS = {"base": "(a) base model", "maan": "(b) proposed MAAN", "ecg-only": "ECG-only model",
-                "eeg-only": "EEG-only model", "majority": "majority baseline", "logistic": "logistic baseline"}
+                "eeg-only": "EEG-only model", "majority": "majority baseline", "logistic": "logistic baseline",
+                "hr-band": "HR + band power baseline"}
 CLASS_COLORS = ("#1f77b4", "#d62728")  # low, high
 MODEL_COLORS = {"base": "#7f7f7f", "maan": "#1f77b4", "ecg-only": "#2ca02c", "eeg-only": "#9467bd",
-                "majority": "#ffffff", "logistic": "#ff7f0e"}
+                "majority": "#ffffff", "logistic": "#ff7f0e", "hr-band": "#ffbb78"}
 PROTOCOL_NOTES = {"segment-kfold": "windows", "trial-kfold": "trials held out", "subject-kfold": "subjects held out",
                   "loso": "one subject out"}
 FORMATS = ("png", "svg")

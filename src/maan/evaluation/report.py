@@ -3,8 +3,8 @@
 Table 1 of the paper has, per target (arousal, valence), the columns ACC, "SEN & SPE" and PPR
 for the base model (a-1) and the proposed model (b-1). We print the same layout, one table per
 protocol, with mean ± std over folds in percent; the "SEN & SPE" cell shows both values
-(SEN / SPE). The majority and logistic baselines computed on the same folds are always two
-more rows. The title says which data the numbers came from (SYNTHETIC when they did).
+(SEN / SPE). The majority, logistic and hr-band baselines computed on the same folds are always
+three more rows. The title says which data the numbers came from (SYNTHETIC when they did).
 """
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ ROW_NAMES = {
     "eeg-only": "EEG-only model",
     "majority": "majority (baseline)",
     "logistic": "logistic (baseline)",
+    "hr-band": "logistic on HR + band power (baseline)",
 }
-ROW_ORDER = ("base", "maan", "ecg-only", "eeg-only", "majority", "logistic")
+ROW_ORDER = ("base", "maan", "ecg-only", "eeg-only", "majority", "logistic", "hr-band")
 
 # The paper's Table 1 (AMIGOS, 10-fold CV over segments), for reference only.
 PAPER_TABLE1 = {

@@ -5,7 +5,7 @@ A CV run folder ``RUN/`` holds::
 
     run.json                      what was asked (target, protocol, folds, seed, normalisation,
                                   hyperparameters, store fingerprint, fold fingerprint)
-    folds/fold-KK/baselines.json  majority + logistic metrics of fold KK
+    folds/fold-KK/baselines.json  majority, logistic and hr-band metrics of fold KK
     folds/fold-KK/MODEL.pt|.json  the fold's checkpoint (state_dict + configuration)
     folds/fold-KK/MODEL.predictions.npz  test windows: store indices, labels, P(high), representation
                                   and attention masks (maan.evaluation.predictions; before the result)
@@ -34,7 +34,7 @@ from ..errors import ConfigMismatchError, InvalidInputError, MaanError
 from ..evaluation.metrics import binary_metrics, class_balance, summarize
 from ..features.store import atomic_write_json, config_hash
 from ..models import DEFAULT_INPUT_SKIP, DEFAULT_SPATIAL_SKIP, MODEL_NAMES
-from .baselines import BASELINES, logistic_baseline, majority_baseline, window_features
+from .baselines import BASELINES, LOGISTIC_BASELINES, baseline_features, logistic_baseline, majority_baseline
 from .checkpoint import load_checkpoint, save_checkpoint, versions
 from .module import TrainConfig
 from .normalize import DEFAULT_NORMALIZE, NORMALIZE_MODES, Normalizer, informative_train_idx, layout_of
@@ -201,7 +201,7 @@ def _say(log, message: str) -> None:
 def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT_PROTOCOL, folds: int = 10,
            seed: int = 0, normalize: str = DEFAULT_NORMALIZE, config: TrainConfig | dict | None = None,
            progress: bool = True, log=print, overwrite: bool = False) -> dict:
-    """Cross-validate ``models`` (plus the majority and logistic baselines) on one target.
+    """Cross-validate ``models`` (plus the majority, logistic and hr-band baselines) on one target.
 
     ``features`` is a store path or a loaded :class:`~maan.features.store.Features`. Writes
     ``out/results.json`` (returned as a dict; ``{}`` on a non-zero DDP rank). Rerunning the
@@ -267,17 +267,22 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
             if set(left_out) - announced:
                 announced.update(left_out)
                 _say(log, "  " + _left_out_message(target, left_out))
-            if rank_zero and not (fdir / "baselines.json").exists():
+            done = _read_json(fdir / "baselines.json") if rank_zero else None
+            # a run written before a baseline was added gets it on resume (baselines are cheap)
+            if rank_zero and (done is None or any(b not in done for b in BASELINES)):
                 if pooled is None:
-                    pooled = window_features(features.ecg, features.eeg, layout, n_bands)
+                    pooled = {b: baseline_features(b, features.ecg, features.eeg, layout, n_bands)
+                              for b in LOGISTIC_BASELINES}
                 y_train, y_test = y[train_idx], y[test_idx]
                 record = {"fold": k, "n_train": int(len(train_idx)), "n_test": int(len(test_idx)),
                           "train_balance": class_balance(y_train), "test_balance": class_balance(y_test),
                           "left_out_subjects": left_out}
                 pred, score = majority_baseline(y[fold_idx], len(test_idx))  # no normalisation: every window
                 record["majority"] = binary_metrics(y_test, pred, score)
-                pred, score = logistic_baseline(pooled, y, train_idx, test_idx, normalize, features.subject, seed)
-                record["logistic"] = binary_metrics(y_test, pred, score)
+                for b in LOGISTIC_BASELINES:
+                    pred, score = logistic_baseline(pooled[b], y, train_idx, test_idx, normalize, features.subject,
+                                                    seed)
+                    record[b] = binary_metrics(y_test, pred, score)
                 atomic_write_json(fdir / "baselines.json", record)
             for name in models:
                 if (k, name) not in todo:
