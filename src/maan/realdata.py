@@ -4,8 +4,8 @@ Each subject has a rest recording ``SubjectNN_1.edf`` and a mental-arithmetic re
 ``SubjectNN_2.edf``; the target ``task`` is 1 for ``_2``. The recordings are read as a
 ``recordings`` dataset (labels table written here, ``EEG A2-A1`` excluded, files whose ECG lead
 is unusable skipped and counted), then cross-validated subject-held-out (one subject per fold,
-``loso``) with ``--normalize subject``, next to the majority, logistic and hr-band baselines on the same
-folds. With a handful of subjects the numbers are noisy: they are reported, not asserted.
+``loso``) with ``--normalize subject``, next to the majority, logistic and hr-band baselines on
+the same folds. With a handful of subjects the numbers are noisy: they are reported, not asserted.
 
 Command-line equivalent (DATA = ../shared/data/eegmat, labels.csv as :func:`write_labels`)::
 
@@ -114,8 +114,8 @@ def format_real_data(results: dict, subject_names=None) -> str:
     if left_out:
         lines.append(f"  left out of training (a single class, which --normalize subject cannot use): "
                      f"{', '.join(left_out)}")
-    lines.append(f"  {results['n_subjects']} subjects: noisy, not a benchmark (hr-band, logistic on mean heart rate + mean "
-                 "log band power, measured on all 36 subjects: 0.70 raw, 0.89 per-subject standardised)")
+    lines.append(f"  {results['n_subjects']} subjects: noisy, not a benchmark (hr-band, logistic on mean heart rate "
+                 "+ mean log band power, measured on all 36 subjects: 0.70 raw, 0.89 per-subject standardised)")
     return "\n".join(lines)
 
 

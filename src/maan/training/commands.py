@@ -188,8 +188,8 @@ def add_commands(sub, parser_class=argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("cv", help="cross-validate models and baselines on one target",
-                       description="Cross-validate the model(s) plus the majority, logistic and hr-band baselines on the same "
-                       "folds; writes RUN/results.json (mean ± std and per fold). Resumable: rerun the same "
+                       description="Cross-validate the model(s) plus the majority, logistic and hr-band baselines on "
+                       "the same folds; writes RUN/results.json (mean ± std and per fold). Resumable: rerun the same "
                        "command to continue an interrupted run. " + protocol_help + ".")
     p.add_argument("--features", required=True, metavar="FEATURES", help="feature store")
     p.add_argument("--target", default="arousal", help="label to learn, e.g. arousal, valence (default: %(default)s)")
