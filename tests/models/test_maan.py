@@ -200,7 +200,7 @@ def test_spatial_pattern_known_answer_and_flat_band():
 
 def test_the_classifier_reads_the_pooled_inputs_and_the_spatial_pattern():
     torch.manual_seed(0)
-    model = MAAN(**SMALL).eval()
+    model = MAAN(**SMALL, balance_modalities=False).eval()
     seen = []
     model.classifier[0].register_forward_hook(lambda module, args, out: seen.append(args[0]))
     x_ecg, x_eeg = inputs(3)
@@ -214,6 +214,43 @@ def test_the_classifier_reads_the_pooled_inputs_and_the_spatial_pattern():
     torch.testing.assert_close(features[:, r + 1:r + 1 + n_de], x_eeg.mean(-1).flatten(1))
     torch.testing.assert_close(features[:, r + 1 + n_de:], spatial_pattern(x_eeg.mean(-1)).flatten(1))
     assert features.shape[1] == r + model.skip_size
+
+
+@pytest.mark.parametrize("name", ["maan", "base"])
+@pytest.mark.parametrize("input_skip", [True, False])
+def test_modality_balance_gives_both_blocks_of_the_classifier_input_the_same_size(name, input_skip):
+    model = build_model(name, input_skip=input_skip, balance_modalities=True, **SMALL)
+    total = model.classifier[0].in_features
+    ecg_block = model.ecg_branch.out_channels + (1 if input_skip else 0)  # branch output (+ pooled RR)
+    assert model.balance_modalities is True and model.config["balance_modalities"] is True
+    assert model.ecg_scale * ecg_block == pytest.approx(total / 2)
+    assert model.eeg_scale * (total - ecg_block) == pytest.approx(total / 2)
+    assert model.ecg_scale > 1 > model.eeg_scale  # the EEG block is the larger one
+    plain = build_model(name, input_skip=input_skip, **SMALL)  # off unless asked for
+    assert plain.ecg_scale == plain.eeg_scale == 1.0 and plain.config["balance_modalities"] is False
+
+
+@pytest.mark.parametrize("name", ["ecg-only", "eeg-only"])
+def test_modality_balance_leaves_a_single_modality_model_alone(name):
+    model = build_model(name, balance_modalities=True, **SMALL)
+    assert model.balance_modalities is False and model.ecg_scale == model.eeg_scale == 1.0
+
+
+def test_modality_balance_scales_each_modalitys_columns_of_the_classifier_input():
+    # known answer: the balanced model is the unbalanced one with each modality's columns of the
+    # classifier's first layer multiplied by that modality's scale; the representation is unscaled
+    torch.manual_seed(0)
+    balanced = MAAN(**SMALL, balance_modalities=True).eval()
+    plain = MAAN(**SMALL).eval()
+    plain.load_state_dict(balanced.state_dict())
+    x_ecg, x_eeg = inputs(3)
+    with torch.no_grad():
+        torch.testing.assert_close(plain.representation(x_ecg, x_eeg), balanced.representation(x_ecg, x_eeg))
+        scale = torch.full((balanced.classifier[0].in_features,), balanced.eeg_scale)
+        scale[:balanced.ecg_branch.out_channels] = balanced.ecg_scale  # the ECG branch's pooled output
+        scale[balanced.representation_size] = balanced.ecg_scale  # the pooled RR series of the skip
+        plain.classifier[0].weight *= scale
+        torch.testing.assert_close(plain(x_ecg, x_eeg), balanced(x_ecg, x_eeg))
 
 
 def test_spatial_skip_part_is_blind_to_a_bands_level_and_sees_a_contrast():

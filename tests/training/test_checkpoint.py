@@ -107,17 +107,19 @@ def test_a_version_1_checkpoint_rebuilds_the_model_without_input_skip(tmp_path, 
                            ecg_shape=features.ecg.shape[1:], eeg_shape=features.eeg.shape[1:], target="arousal",
                            normalizer=norm, manifest=features.manifest)
     meta = json.loads(path.with_suffix(".json").read_text())
-    assert meta["format_version"] == 3 and meta["model"]["kwargs"] == {"input_skip": False, "spatial_skip": False}
+    assert meta["format_version"] == 4 and meta["model"]["kwargs"] == {"input_skip": False, "spatial_skip": False,
+                                                                      "balance_modalities": False}
     # as maan wrote it before input_skip existed: version 1, no such key
     meta["format_version"], meta["model"]["kwargs"] = 1, {}
     path.with_suffix(".json").write_text(json.dumps(meta))
     ck = load_checkpoint(path)
     assert ck.model.input_skip is False
-    # a checkpoint of today's default records both skips, so it rebuilds with them
+    # a checkpoint of today's default records both skips and the balance, so it rebuilds with them
     _, _, new = _save(tmp_path, features)
-    assert json.loads(new.with_suffix(".json").read_text())["model"]["kwargs"] == {"input_skip": True,
-                                                                                  "spatial_skip": True}
-    assert load_checkpoint(new).model.input_skip is True and load_checkpoint(new).model.spatial_skip is True
+    assert json.loads(new.with_suffix(".json").read_text())["model"]["kwargs"] == {
+        "input_skip": True, "spatial_skip": True, "balance_modalities": False}
+    rebuilt = load_checkpoint(new).model
+    assert rebuilt.input_skip is True and rebuilt.spatial_skip is True and rebuilt.balance_modalities is False
 
 
 def test_a_version_2_checkpoint_rebuilds_the_model_without_spatial_skip(tmp_path, features):
@@ -136,3 +138,36 @@ def test_a_version_2_checkpoint_rebuilds_the_model_without_spatial_skip(tmp_path
     np.testing.assert_allclose(ck.predict_proba(features.ecg[:4], features.eeg[:4]),
                                model.eval()(*map(torch.from_numpy, norm.transform(features.ecg[:4], features.eeg[:4])))
                                .softmax(1)[:, 1].detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_version_3_checkpoint_rebuilds_the_model_without_modality_balance(tmp_path, features):
+    torch.manual_seed(0)
+    model = build_model("maan", features.ecg.shape[1:], features.eeg.shape[1:], n_classes=2)
+    norm = Normalizer("train").fit(features.ecg, features.eeg)
+    path = save_checkpoint(tmp_path / "v3.pt", model, model_name="maan", model_kwargs={},
+                           ecg_shape=features.ecg.shape[1:], eeg_shape=features.eeg.shape[1:], target="arousal",
+                           normalizer=norm, manifest=features.manifest)
+    # as maan wrote it before balance_modalities existed: version 3, both skips only
+    meta = json.loads(path.with_suffix(".json").read_text())
+    meta["format_version"], meta["model"]["kwargs"] = 3, {"input_skip": True, "spatial_skip": True}
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    ck = load_checkpoint(path)
+    assert ck.model.balance_modalities is False and ck.model.ecg_scale == 1.0
+    np.testing.assert_allclose(ck.predict_proba(features.ecg[:4], features.eeg[:4]),
+                               model.eval()(*map(torch.from_numpy, norm.transform(features.ecg[:4], features.eeg[:4])))
+                               .softmax(1)[:, 1].detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_a_balanced_model_round_trips_through_its_checkpoint(tmp_path, features):
+    torch.manual_seed(0)
+    model = build_model("maan", features.ecg.shape[1:], features.eeg.shape[1:], n_classes=2,
+                        balance_modalities=True).eval()
+    norm = Normalizer("train").fit(features.ecg, features.eeg)
+    path = save_checkpoint(tmp_path / "bal.pt", model, model_name="maan", model_kwargs={},
+                           ecg_shape=features.ecg.shape[1:], eeg_shape=features.eeg.shape[1:], target="arousal",
+                           normalizer=norm, manifest=features.manifest)
+    assert json.loads(path.with_suffix(".json").read_text())["model"]["kwargs"]["balance_modalities"] is True
+    rebuilt = load_checkpoint(path).model
+    assert rebuilt.balance_modalities is True and rebuilt.ecg_scale == model.ecg_scale > 1
+    x = (torch.from_numpy(features.ecg[:4]), torch.from_numpy(features.eeg[:4]))
+    torch.testing.assert_close(rebuilt(*x), model(*x))

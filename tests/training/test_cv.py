@@ -118,6 +118,44 @@ def test_a_run_without_the_spatial_skip_resumes_only_without_it(store, tmp_path,
     run_cv(store, "arousal", run_dir, models=("base",), folds=2, config=pooled, progress=False, log=None)
 
 
+def test_a_subject_normalised_run_written_before_the_modality_balance_resumes_only_without_it(
+        store, tmp_path, monkeypatch):
+    run_dir = tmp_path / "old"
+    unbalanced = {**TINY, "model_kwargs": {"balance_modalities": False}}
+    kw = dict(models=("base",), folds=2, normalize="subject", progress=False, log=None)
+    res = run_cv(store, "arousal", run_dir, config=unbalanced, **kw)
+    assert res["training"]["balance_modalities"] is False and res["training"]["spatial_skip"] is True
+    run_json = json.loads((run_dir / "run.json").read_text())
+    assert run_json["spec"]["balance_modalities"] is False and run_json["spec"]["training"]["model_kwargs"] == {}
+    del run_json["spec"]["balance_modalities"]  # as written before the model had it
+    (run_dir / "run.json").write_text(json.dumps(run_json))
+    with pytest.raises(ConfigMismatchError,
+                       match=r"balance_modalities: False -> True.*--modality-balance off resumes it"):
+        run_cv(store, "arousal", run_dir, config=TINY, **kw)
+    monkeypatch.setattr(cvmod, "_train_fold", lambda *a, **k: pytest.fail("a finished fold was trained again"))
+    run_cv(store, "arousal", run_dir, config=unbalanced, **kw)
+    checkpoint = json.loads((run_dir / "folds" / "fold-00" / "base.json").read_text())
+    assert checkpoint["model"]["kwargs"]["balance_modalities"] is False
+    # today's default with per-subject statistics trains the balanced model, and its checkpoint says so
+    monkeypatch.undo()
+    res = run_cv(store, "arousal", tmp_path / "new", config=TINY, **kw)
+    assert res["training"]["balance_modalities"] is True
+    checkpoint = json.loads((tmp_path / "new" / "folds" / "fold-00" / "base.json").read_text())
+    assert checkpoint["model"]["kwargs"]["balance_modalities"] is True
+
+
+def test_the_run_records_the_modality_balance_of_two_modality_models():
+    from maan.training.module import TrainConfig
+
+    assert cvmod._balance_modalities(TrainConfig(), ("maan",), "subject") is True
+    assert cvmod._balance_modalities(TrainConfig(), ("maan",), "train") is False  # auto: per-subject only
+    assert cvmod._balance_modalities(TrainConfig(), ("ecg-only", "eeg-only"), "subject") is False
+    assert cvmod._balance_modalities(TrainConfig(model_kwargs={"balance_modalities": False}), ("base",),
+                                     "subject") is False
+    assert cvmod._balance_modalities(TrainConfig(model_kwargs={"balance_modalities": True}), ("maan",),
+                                     "train") is True
+
+
 def test_the_run_records_the_spatial_skip_its_models_have():
     from maan.training.module import TrainConfig
 
@@ -255,3 +293,7 @@ def test_no_input_skip_option_reaches_the_model_kwargs(command):
     assert _config(build_parser().parse_args(base + ["--no-input-skip", "--depth", "1"])).model_kwargs == {
         "depth": 1, "input_skip": False}
     assert _config(build_parser().parse_args(base + ["--no-spatial-skip"])).model_kwargs == {"spatial_skip": False}
+    assert _config(build_parser().parse_args(base + ["--modality-balance", "off"])).model_kwargs == {
+        "balance_modalities": False}
+    assert _config(build_parser().parse_args(base + ["--modality-balance", "on"])).model_kwargs == {
+        "balance_modalities": True}

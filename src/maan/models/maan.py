@@ -37,6 +37,16 @@ Reading of paper 2.2 (the text gives no layer sizes; these choices are ours):
   descent with early stopping learns the left/right contrasts that carry valence last, and on
   small stores not at all (valence at chance subject-held-out). The z-scored pattern puts
   those contrasts at unit scale (docs/performance.md, "The spatial skip").
+* Also ours (``balance_modalities``; training turns it on with ``--normalize subject``,
+  maan.training.module.modality_balance): each modality's block of the classifier input (its
+  pooled branch output and its part of the skip) is multiplied by D / (2 d_m), D the
+  classifier's input size and d_m the block's, so that the two blocks move the logits equally
+  fast. AdamW moves every weight by about the learning rate per step whatever the size of its
+  gradient, so a block of d inputs moves the logits about d times as fast as a single input;
+  on eegmat the EEG block has 304 inputs and the ECG block 9, and the jointly trained network
+  fitted its two training subjects with EEG features that do not transfer before it learned
+  heart rate, ending below both of its single-modality ablations (the known failure of joint
+  multimodal training). Measured in docs/performance.md, "Balancing the modalities".
 """
 from __future__ import annotations
 
@@ -156,6 +166,9 @@ class MAAN(nn.Module):
             pooled DE z-scored across electrodes within the window (module docstring);
             ``False`` rebuilds checkpoints written before it. No effect without
             ``input_skip``, without the EEG branch, or on the topographic grid (``grid_bands``).
+        balance_modalities: for the two-modality models, scale each modality's block of the
+            classifier input by D / (2 d_m) (module docstring). No effect on a single-modality
+            model.
         grid_bands: for the topographic-grid EEG input (bands*sub-windows, 9, 9), its number
             of bands (planes are band-major), so that the skip averages each band's
             sub-window planes; ``None``: the EEG input is (bands, electrodes, sub-windows).
@@ -174,7 +187,8 @@ class MAAN(nn.Module):
                  kernel_size: int = 3, activation: str = "relu", se: str = "scse",
                  attention_gates: bool = True, classifier_hidden: int = 32,
                  dropout: float = 0.25, input_skip: bool = DEFAULT_INPUT_SKIP,
-                 spatial_skip: bool = DEFAULT_SPATIAL_SKIP, grid_bands: int | None = None):
+                 spatial_skip: bool = DEFAULT_SPATIAL_SKIP, grid_bands: int | None = None,
+                 balance_modalities: bool = False):
         super().__init__()
         modalities = tuple(modalities)
         if not modalities or len(set(modalities)) != len(modalities) or any(
@@ -250,6 +264,14 @@ class MAAN(nn.Module):
         self.skip_size = (
             (self.ecg_shape[0] if self.ecg_branch else 0) + (eeg_skip if self.eeg_branch else 0)
         ) if self.input_skip else 0
+        # sizes of each modality's block of the classifier input, and the block scales
+        ecg_block = ((self.ecg_branch.out_channels + (self.ecg_shape[0] if self.input_skip else 0))
+                     if self.ecg_branch else 0)
+        eeg_block = self.representation_size + self.skip_size - ecg_block
+        self.balance_modalities = bool(balance_modalities) and len(modalities) == 2
+        total = ecg_block + eeg_block
+        self.ecg_scale = total / (2 * ecg_block) if self.balance_modalities else 1.0
+        self.eeg_scale = total / (2 * eeg_block) if self.balance_modalities else 1.0
         self.classifier = nn.Sequential(
             nn.Linear(self.representation_size + self.skip_size, classifier_hidden), nn.ReLU(),
             nn.Dropout(dropout), nn.Linear(classifier_hidden, n_classes),
@@ -260,7 +282,8 @@ class MAAN(nn.Module):
             ecg_widths=None if ecg_widths is None else tuple(ecg_widths),
             eeg_widths=None if eeg_widths is None else tuple(eeg_widths),
             classifier_hidden=classifier_hidden, dropout=dropout, input_skip=self.input_skip,
-            spatial_skip=self.spatial_skip, grid_bands=self.grid_bands, **unet_options,
+            spatial_skip=self.spatial_skip, grid_bands=self.grid_bands,
+            balance_modalities=self.balance_modalities, **unet_options,
         )
 
     def _check_input(self, name: str, x, shape) -> torch.Tensor:
@@ -294,19 +317,23 @@ class MAAN(nn.Module):
         if f_eeg is not None:
             pooled.append(f_eeg.mean(dim=-1).flatten(1))
         representation = torch.cat(pooled, dim=1) if len(pooled) > 1 else pooled[0]
-        features = representation
+        # the classifier's input: the representation, then the skip; each part scaled by its
+        # modality's block scale (1 unless balance_modalities)
+        scales = ([self.ecg_scale] if f_ecg is not None else []) + ([self.eeg_scale] if f_eeg is not None else [])
+        parts = list(zip(pooled, scales))
         if self.input_skip:
-            skip = [x_ecg.mean(dim=-1)] if f_ecg is not None else []
+            if f_ecg is not None:
+                parts.append((x_ecg.mean(dim=-1), self.ecg_scale))
             if f_eeg is not None:
                 if self.grid_bands:  # planes are (band, sub-window): average each band's planes
                     n, planes, h, w = x_eeg.shape
                     de = x_eeg.reshape(n, self.grid_bands, planes // self.grid_bands, h, w).mean(dim=2).flatten(2)
                 else:
                     de = x_eeg.mean(dim=-1)  # (batch, band, electrode)
-                skip.append(de.flatten(1))
+                parts.append((de.flatten(1), self.eeg_scale))
                 if self.spatial_skip:
-                    skip.append(spatial_pattern(de).flatten(1))
-            features = torch.cat([representation, *skip], dim=1)
+                    parts.append((spatial_pattern(de).flatten(1), self.eeg_scale))
+        features = torch.cat([part * scale if scale != 1.0 else part for part, scale in parts], dim=1)
         return ModelOutput(self.classifier(features), representation, a_ecg, a_eeg)
 
     def forward(self, x_ecg: torch.Tensor | None, x_eeg: torch.Tensor | None = None

@@ -28,10 +28,10 @@ from ..models import MODEL_NAMES, build_model
 from .normalize import Normalizer
 
 CHECKPOINT_FORMAT = "maan-checkpoint"
-CHECKPOINT_VERSION = 3
+CHECKPOINT_VERSION = 4
 #: version 1 predates the model's ``input_skip`` (and always meant a model without it),
-#: version 2 its ``spatial_skip`` (always without it)
-READABLE_VERSIONS = (1, 2, 3)
+#: version 2 its ``spatial_skip``, version 3 its ``balance_modalities`` (always without them)
+READABLE_VERSIONS = (1, 2, 3, 4)
 # preprocessing settings that change what a network input means; a store that differs in any
 # of them cannot be fed to a checkpoint
 FEATURE_KEYS = ("window_seconds", "subwindow_seconds", "bands", "rr_length", "de_method", "layout")
@@ -55,7 +55,8 @@ def paths(path) -> tuple[Path, Path]:
 
 def _model_kwargs(model, model_kwargs) -> dict:
     kwargs = {**dict(model_kwargs or {}), "input_skip": bool(getattr(model, "input_skip", False)),
-              "spatial_skip": bool(getattr(model, "spatial_skip", False))}
+              "spatial_skip": bool(getattr(model, "spatial_skip", False)),
+              "balance_modalities": bool(getattr(model, "balance_modalities", False))}
     if getattr(model, "grid_bands", None):
         kwargs["grid_bands"] = int(model.grid_bands)
     return kwargs
@@ -74,8 +75,9 @@ def save_checkpoint(path, model: torch.nn.Module, *, model_name: str, model_kwar
         "format_version": CHECKPOINT_VERSION,
         "weights": pt.name,
         "weights_sha256": hashlib.sha256(data).hexdigest(),
-        # written out from the model itself: input_skip, spatial_skip (so that a later change of
-        # their defaults cannot misread them) and grid_bands (set by fit_module for the grid layout)
+        # written out from the model itself: input_skip, spatial_skip, balance_modalities (so that
+        # a later change of their defaults cannot misread them) and grid_bands (set by
+        # fit_module for the grid layout)
         "model": {"name": model_name, "n_classes": 2, "kwargs": _model_kwargs(model, model_kwargs)},
         "ecg_shape": [int(s) for s in ecg_shape],
         "eeg_shape": [int(s) for s in eeg_shape],
@@ -177,6 +179,8 @@ def load_checkpoint(path) -> Checkpoint:
             kwargs.setdefault("input_skip", False)
         if meta["format_version"] in (1, 2):
             kwargs.setdefault("spatial_skip", False)
+        if meta["format_version"] in (1, 2, 3):
+            kwargs.setdefault("balance_modalities", False)
         model = build_model(name, tuple(meta["ecg_shape"]), tuple(meta["eeg_shape"]),
                             n_classes=int(meta["model"].get("n_classes", 2)), **kwargs)
         normalizer = Normalizer.from_dict(meta["normalizer"])

@@ -69,6 +69,10 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-spatial-skip", dest="spatial_skip", action="store_false",
                    help="the input skip carries the pooled EEG only, not also its per-window spatial pattern "
                         "(default: it does, which helps valence; see docs/performance.md)")
+    g.add_argument("--modality-balance", choices=("auto", "on", "off"), default="auto",
+                   help="scale each modality's block of the classifier input so that the small ECG block "
+                        "moves the logits as fast as the large EEG block; auto: on with --normalize subject, "
+                        "off with train (default: %(default)s; see docs/performance.md)")
     g.add_argument("--seed", type=int, default=0, help="random seed of folds, weights and batches (default: %(default)s)")
     h = p.add_argument_group("hardware (passed to lightning.Trainer)")
     h.add_argument("--accelerator", default="auto", help="cpu, gpu, mps, auto... (default: %(default)s)")
@@ -87,6 +91,8 @@ def _config(args):
         model_kwargs["input_skip"] = False
     if not args.spatial_skip:
         model_kwargs["spatial_skip"] = False
+    if args.modality_balance != "auto":
+        model_kwargs["balance_modalities"] = args.modality_balance == "on"
     return TrainConfig(epochs=args.epochs, patience=args.patience, min_epochs=args.min_epochs,
                        batch_size=args.batch_size, input_noise=args.input_noise, lr=args.lr,
                        weight_decay=args.weight_decay, val_fraction=args.val_fraction, balance=args.balance,

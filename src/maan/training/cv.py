@@ -36,7 +36,7 @@ from ..features.store import atomic_write_json, config_hash
 from ..models import DEFAULT_INPUT_SKIP, DEFAULT_SPATIAL_SKIP, MODEL_NAMES
 from .baselines import BASELINES, LOGISTIC_BASELINES, baseline_features, logistic_baseline, majority_baseline
 from .checkpoint import load_checkpoint, save_checkpoint, versions
-from .module import TrainConfig
+from .module import TrainConfig, modality_balance
 from .normalize import DEFAULT_NORMALIZE, NORMALIZE_MODES, Normalizer, informative_train_idx, layout_of
 from .splits import DEFAULT_PROTOCOL, MIN_INNER_GROUPS, PROTOCOLS, groups_for, inner_split, make_splits
 
@@ -146,6 +146,11 @@ def _spec_differences(old: dict, new: dict) -> list[str]:
     return out
 
 
+#: (run spec key, the option that turns it off) for the model options that became defaults
+_DEFAULT_OFF_FLAGS = (("input_skip", "--no-input-skip"), ("spatial_skip", "--no-spatial-skip"),
+                      ("balance_modalities", "--modality-balance off"))
+
+
 def _prepare_run_dir(out: Path, spec: dict, overwrite: bool) -> None:
     run_json = out / "run.json"
     if run_json.exists():
@@ -158,14 +163,16 @@ def _prepare_run_dir(out: Path, spec: dict, overwrite: bool) -> None:
             old_spec = {**old_spec, "training": {**_LEGACY_TRAINING, **old_spec["training"]}}
             old_spec.setdefault("input_skip", False)  # written before the model had it
             old_spec.setdefault("spatial_skip", False)  # likewise
+            old_spec.setdefault("balance_modalities", False)  # likewise
         if old.get("format") != RUN_FORMAT or old_spec != spec:
             if not overwrite:
                 changed = _spec_differences(old_spec, spec)
-                hint = ""
-                if old_spec.get("input_skip") is False and spec.get("input_skip") is True:
-                    hint = " (a run of the model without the input skip: --no-input-skip resumes it)"
-                elif old_spec.get("spatial_skip") is False and spec.get("spatial_skip") is True:
-                    hint = " (a run of the model without the spatial skip: --no-spatial-skip resumes it)"
+                # a run of a model written before one of today's defaults: the flags that turn them off
+                flags = [flag for key, flag in _DEFAULT_OFF_FLAGS
+                         if old_spec.get(key) is False and spec.get(key) is True]
+                if "--no-input-skip" in flags and "--no-spatial-skip" in flags:  # the first implies the second
+                    flags.remove("--no-spatial-skip")
+                hint = f" (a run of the model as it was before: {' '.join(flags)} resumes it)" if flags else ""
                 raise ConfigMismatchError(
                     f"{out}: holds a run with another configuration (differs in: {'; '.join(changed) or 'format'})"
                     f"{hint}; pass the same options to resume it, use another --out, or --overwrite to discard it")
@@ -217,13 +224,15 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
     out = Path(out)
     splits = make_splits(protocol, y, features.subject, features.trial, folds, seed)
     training = config.result_keys()
-    # the model's input and spatial skips, on or off, are top-level keys (absent from runs written before them)
+    # the model's input and spatial skips and modality balance, on or off, are top-level keys
+    # (absent from runs written before them)
     input_skip, spatial_skip = _input_skip(config), _spatial_skip(config, models, features.manifest)
+    balance_modalities = _balance_modalities(config, models, normalize)
     training["model_kwargs"] = {k: v for k, v in training["model_kwargs"].items()
-                                if k not in ("input_skip", "spatial_skip")}
+                                if k not in _RECORDED_MODEL_KWARGS}
     spec = {"target": target, "protocol": protocol, "folds_requested": int(folds), "folds": len(splits),
             "seed": int(seed), "normalize": normalize, "training": training, "input_skip": input_skip,
-            "spatial_skip": spatial_skip,
+            "spatial_skip": spatial_skip, "balance_modalities": balance_modalities,
             "store": _store_fingerprint(features), "fold_fingerprint": _fold_fingerprint(splits)}
     # --normalize subject: single-class subjects are left out of training (informative_train_idx)
     fold_train = [informative_train_idx(train_idx, y, features.subject, normalize) for train_idx, _ in splits]
@@ -362,10 +371,22 @@ def _spatial_skip(config: TrainConfig, models=MODEL_NAMES, manifest: dict | None
             and bool(config.model_kwargs.get("spatial_skip", DEFAULT_SPATIAL_SKIP)))
 
 
-def _training_record(config: TrainConfig, models=MODEL_NAMES, manifest: dict | None = None) -> dict:
-    """The training settings for results.json, with whether the models had the input and spatial skips."""
+def _balance_modalities(config: TrainConfig, models=MODEL_NAMES, normalize: str = DEFAULT_NORMALIZE) -> bool:
+    """Whether the run's two-modality models scale each modality's block of the classifier input."""
+    return any(m in ("maan", "base") for m in models) and modality_balance(normalize, config.model_kwargs)
+
+
+#: model options recorded as top-level keys of the run, not among the training's model_kwargs
+_RECORDED_MODEL_KWARGS = ("input_skip", "spatial_skip", "balance_modalities")
+
+
+def _training_record(config: TrainConfig, models=MODEL_NAMES, manifest: dict | None = None,
+                     normalize: str = DEFAULT_NORMALIZE) -> dict:
+    """The training settings for results.json, with whether the models had the input and spatial skips
+    and the modality balance."""
     return {**config.to_dict(), "input_skip": _input_skip(config),
-            "spatial_skip": _spatial_skip(config, models, manifest)}
+            "spatial_skip": _spatial_skip(config, models, manifest),
+            "balance_modalities": _balance_modalities(config, models, normalize)}
 
 
 def collect_cv(out, features, features_path, target, models, protocol, n_folds, seed, normalize, config,
@@ -407,7 +428,7 @@ def collect_cv(out, features, features_path, target, models, protocol, n_folds, 
         "n_windows": int(len(features)),
         "n_subjects": int(len(np.unique(features.subject))),
         "class_balance": {**class_balance(y), "per_fold": balances},
-        "training": _training_record(config, models, features.manifest),
+        "training": _training_record(config, models, features.manifest, normalize),
         "models": {m: _entry(per_model[m]) for m in per_model},
         "training_seconds": round(sum(f.get("seconds", 0.0) for m in models for f in per_model[m]), 2),
     }
@@ -460,7 +481,8 @@ def run_reproduce(data, dataset: str, out, *, features=None, protocols=REPRODUCE
     summary = {"dataset": feats.dataset, "synthetic": feats.synthetic, "data_label": data_label(feats.manifest),
                "features": str(store), "protocols": list(protocols), "targets": list(targets),
                "models": list(models), "folds": int(folds), "seed": int(seed), "normalize": normalize,
-               "training": _training_record(config, models, feats.manifest), "versions": versions(),
+               "training": _training_record(config, models, feats.manifest, normalize),
+               "versions": versions(),
                "seconds_this_call": round(time.perf_counter() - start, 2), "runs": runs}
     atomic_write_json(out / "results.json", summary)
     write_table1(summary, out / "table1.md")

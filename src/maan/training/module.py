@@ -207,6 +207,21 @@ class FitResult:
     batch_size: int = 0
 
 
+def modality_balance(normalize: str, model_kwargs: dict | None = None) -> bool:
+    """Whether training builds the two-modality models with ``balance_modalities``: as set in
+    ``model_kwargs``, else on with per-subject normalisation only.
+
+    With training-fold statistics every subject keeps its own offsets (eegmat's resting heart
+    rates differ by 30 bpm), and an ECG block that moves the logits faster learns them: at AMIGOS
+    scale under ``--normalize train`` the balance cost 3.3 points of arousal balanced accuracy,
+    under ``--normalize subject`` it gained 0.6 (docs/performance.md, "Balancing the modalities").
+    """
+    model_kwargs = model_kwargs or {}
+    if "balance_modalities" in model_kwargs:
+        return bool(model_kwargs["balance_modalities"])
+    return normalize == "subject"
+
+
 def fit_module(datamodule, model_name: str, config: TrainConfig, seed: int, log_dir=None, log_name="fit",
                progress: bool = False) -> FitResult:
     """Seed, build the module, train it with early stopping; the best-validation weights are kept."""
@@ -217,6 +232,7 @@ def fit_module(datamodule, model_name: str, config: TrainConfig, seed: int, log_
     model_kwargs = dict(config.model_kwargs)
     if datamodule.normalizer.layout == "grid":  # the model's input skip pools each band's planes
         model_kwargs.setdefault("grid_bands", datamodule.normalizer.n_bands)
+    model_kwargs["balance_modalities"] = modality_balance(datamodule.normalizer.mode, model_kwargs)
     module = EmotionModule(model_name, datamodule.ecg_shape, datamodule.eeg_shape, model_kwargs,
                            config.lr, config.weight_decay, weights, config.input_noise)
     batch_size = datamodule.batch_size  # resolved by the datamodule ("auto" -> from its fit windows)
