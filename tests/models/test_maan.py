@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from maan.models.maan import spatial_pattern
+from maan.models.maan import block_scales, spatial_pattern
 from maan.models import (
     DEFAULT_ECG_SHAPE,
     DEFAULT_EEG_SHAPE,
@@ -218,16 +218,44 @@ def test_the_classifier_reads_the_pooled_inputs_and_the_spatial_pattern():
 
 @pytest.mark.parametrize("name", ["maan", "base"])
 @pytest.mark.parametrize("input_skip", [True, False])
-def test_modality_balance_gives_both_blocks_of_the_classifier_input_the_same_size(name, input_skip):
+def test_modality_balance_raises_the_small_ecg_block_to_the_eeg_blocks_total(name, input_skip):
     model = build_model(name, input_skip=input_skip, balance_modalities=True, **SMALL)
     total = model.classifier[0].in_features
     ecg_block = model.ecg_branch.out_channels + (1 if input_skip else 0)  # branch output (+ pooled RR)
-    assert model.balance_modalities is True and model.config["balance_modalities"] is True
-    assert model.ecg_scale * ecg_block == pytest.approx(total / 2)
-    assert model.eeg_scale * (total - ecg_block) == pytest.approx(total / 2)
-    assert model.ecg_scale > 1 > model.eeg_scale  # the EEG block is the larger one
+    eeg_block = total - ecg_block
+    assert model.balance_modalities == "raise" and model.config["balance_modalities"] == "raise"
+    assert model.ecg_scale * ecg_block == pytest.approx(eeg_block)
+    assert model.eeg_scale == 1.0  # the larger block keeps the scale it has without the balance
     plain = build_model(name, input_skip=input_skip, **SMALL)  # off unless asked for
     assert plain.ecg_scale == plain.eeg_scale == 1.0 and plain.config["balance_modalities"] is False
+
+
+@pytest.mark.parametrize("input_skip", [True, False])
+def test_the_split_rule_gives_both_blocks_half_of_the_classifier_input(input_skip):
+    model = build_model("maan", input_skip=input_skip, balance_modalities="split", **SMALL)
+    total = model.classifier[0].in_features
+    ecg_block = model.ecg_branch.out_channels + (1 if input_skip else 0)
+    assert model.config["balance_modalities"] == "split"
+    assert model.ecg_scale * ecg_block == pytest.approx(total / 2)
+    assert model.eeg_scale * (total - ecg_block) == pytest.approx(total / 2)
+    assert model.ecg_scale > 1 > model.eeg_scale
+
+
+@given(st.integers(1, 500), st.integers(1, 500), st.sampled_from(["raise", "split"]))
+def test_block_scales_give_both_blocks_the_same_total_and_raise_never_shrinks(ecg_block, eeg_block, rule):
+    ecg_scale, eeg_scale = block_scales(rule, ecg_block, eeg_block)
+    assert ecg_scale * ecg_block == pytest.approx(eeg_scale * eeg_block)
+    if rule == "raise":
+        assert min(ecg_scale, eeg_scale) == 1.0 and max(ecg_scale, eeg_scale) >= 1.0
+    else:
+        assert ecg_scale * ecg_block + eeg_scale * eeg_block == pytest.approx(ecg_block + eeg_block)
+    assert block_scales(False, ecg_block, eeg_block) == (1.0, 1.0)
+
+
+@pytest.mark.parametrize("value", ["yes", 2, "equal"])
+def test_an_unknown_balance_rule_is_refused(value):
+    with pytest.raises(ValueError, match="balance_modalities must be"):
+        MAAN(**SMALL, balance_modalities=value)
 
 
 @pytest.mark.parametrize("name", ["ecg-only", "eeg-only"])

@@ -107,7 +107,7 @@ def test_a_version_1_checkpoint_rebuilds_the_model_without_input_skip(tmp_path, 
                            ecg_shape=features.ecg.shape[1:], eeg_shape=features.eeg.shape[1:], target="arousal",
                            normalizer=norm, manifest=features.manifest)
     meta = json.loads(path.with_suffix(".json").read_text())
-    assert meta["format_version"] == 4 and meta["model"]["kwargs"] == {"input_skip": False, "spatial_skip": False,
+    assert meta["format_version"] == 5 and meta["model"]["kwargs"] == {"input_skip": False, "spatial_skip": False,
                                                                       "balance_modalities": False}
     # as maan wrote it before input_skip existed: version 1, no such key
     meta["format_version"], meta["model"]["kwargs"] = 1, {}
@@ -166,8 +166,26 @@ def test_a_balanced_model_round_trips_through_its_checkpoint(tmp_path, features)
     path = save_checkpoint(tmp_path / "bal.pt", model, model_name="maan", model_kwargs={},
                            ecg_shape=features.ecg.shape[1:], eeg_shape=features.eeg.shape[1:], target="arousal",
                            normalizer=norm, manifest=features.manifest)
-    assert json.loads(path.with_suffix(".json").read_text())["model"]["kwargs"]["balance_modalities"] is True
+    assert json.loads(path.with_suffix(".json").read_text())["model"]["kwargs"]["balance_modalities"] == "raise"
     rebuilt = load_checkpoint(path).model
-    assert rebuilt.balance_modalities is True and rebuilt.ecg_scale == model.ecg_scale > 1
+    assert rebuilt.balance_modalities == "raise" and rebuilt.ecg_scale == model.ecg_scale > 1
+    x = (torch.from_numpy(features.ecg[:4]), torch.from_numpy(features.eeg[:4]))
+    torch.testing.assert_close(rebuilt(*x), model(*x))
+
+
+def test_a_version_4_balanced_checkpoint_rebuilds_with_the_split_rule(tmp_path, features):
+    torch.manual_seed(0)
+    model = build_model("maan", features.ecg.shape[1:], features.eeg.shape[1:], n_classes=2,
+                        balance_modalities="split").eval()
+    norm = Normalizer("train").fit(features.ecg, features.eeg)
+    path = save_checkpoint(tmp_path / "v4.pt", model, model_name="maan", model_kwargs={},
+                           ecg_shape=features.ecg.shape[1:], eeg_shape=features.eeg.shape[1:], target="arousal",
+                           normalizer=norm, manifest=features.manifest)
+    # as maan wrote it when the balance had one rule: version 4, balance_modalities true
+    meta = json.loads(path.with_suffix(".json").read_text())
+    meta["format_version"], meta["model"]["kwargs"]["balance_modalities"] = 4, True
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    rebuilt = load_checkpoint(path).model
+    assert rebuilt.balance_modalities == "split" and rebuilt.eeg_scale == model.eeg_scale < 1
     x = (torch.from_numpy(features.ecg[:4]), torch.from_numpy(features.eeg[:4]))
     torch.testing.assert_close(rebuilt(*x), model(*x))

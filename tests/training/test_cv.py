@@ -130,7 +130,7 @@ def test_a_subject_normalised_run_written_before_the_modality_balance_resumes_on
     del run_json["spec"]["balance_modalities"]  # as written before the model had it
     (run_dir / "run.json").write_text(json.dumps(run_json))
     with pytest.raises(ConfigMismatchError,
-                       match=r"balance_modalities: False -> True.*--modality-balance off resumes it"):
+                       match=r"balance_modalities: False -> 'raise'.*--modality-balance off resumes it"):
         run_cv(store, "arousal", run_dir, config=TINY, **kw)
     monkeypatch.setattr(cvmod, "_train_fold", lambda *a, **k: pytest.fail("a finished fold was trained again"))
     run_cv(store, "arousal", run_dir, config=unbalanced, **kw)
@@ -139,21 +139,38 @@ def test_a_subject_normalised_run_written_before_the_modality_balance_resumes_on
     # today's default with per-subject statistics trains the balanced model, and its checkpoint says so
     monkeypatch.undo()
     res = run_cv(store, "arousal", tmp_path / "new", config=TINY, **kw)
-    assert res["training"]["balance_modalities"] is True
+    assert res["training"]["balance_modalities"] == "raise"
     checkpoint = json.loads((tmp_path / "new" / "folds" / "fold-00" / "base.json").read_text())
-    assert checkpoint["model"]["kwargs"]["balance_modalities"] is True
+    assert checkpoint["model"]["kwargs"]["balance_modalities"] == "raise"
+
+
+def test_a_run_of_the_first_balance_rule_resumes_with_modality_balance_split(store, tmp_path, monkeypatch):
+    run_dir = tmp_path / "split"
+    split = {**TINY, "model_kwargs": {"balance_modalities": "split"}}
+    kw = dict(models=("base",), folds=2, normalize="subject", progress=False, log=None)
+    assert run_cv(store, "arousal", run_dir, config=split, **kw)["training"]["balance_modalities"] == "split"
+    run_json = json.loads((run_dir / "run.json").read_text())
+    run_json["spec"]["balance_modalities"] = True  # as written when the balance had one rule
+    (run_dir / "run.json").write_text(json.dumps(run_json))
+    monkeypatch.setattr(cvmod, "_train_fold", lambda *a, **k: pytest.fail("a finished fold was trained again"))
+    with pytest.raises(ConfigMismatchError,
+                       match=r"balance_modalities: 'split' -> 'raise'.*--modality-balance split resumes it"):
+        run_cv(store, "arousal", run_dir, config=TINY, **kw)
+    run_cv(store, "arousal", run_dir, config=split, **kw)
 
 
 def test_the_run_records_the_modality_balance_of_two_modality_models():
     from maan.training.module import TrainConfig
 
-    assert cvmod._balance_modalities(TrainConfig(), ("maan",), "subject") is True
+    assert cvmod._balance_modalities(TrainConfig(), ("maan",), "subject") == "raise"
     assert cvmod._balance_modalities(TrainConfig(), ("maan",), "train") is False  # auto: per-subject only
     assert cvmod._balance_modalities(TrainConfig(), ("ecg-only", "eeg-only"), "subject") is False
     assert cvmod._balance_modalities(TrainConfig(model_kwargs={"balance_modalities": False}), ("base",),
                                      "subject") is False
     assert cvmod._balance_modalities(TrainConfig(model_kwargs={"balance_modalities": True}), ("maan",),
-                                     "train") is True
+                                     "train") == "raise"
+    assert cvmod._balance_modalities(TrainConfig(model_kwargs={"balance_modalities": "split"}), ("maan",),
+                                     "subject") == "split"
 
 
 def test_the_run_records_the_spatial_skip_its_models_have():
@@ -296,4 +313,6 @@ def test_no_input_skip_option_reaches_the_model_kwargs(command):
     assert _config(build_parser().parse_args(base + ["--modality-balance", "off"])).model_kwargs == {
         "balance_modalities": False}
     assert _config(build_parser().parse_args(base + ["--modality-balance", "on"])).model_kwargs == {
-        "balance_modalities": True}
+        "balance_modalities": "raise"}
+    assert _config(build_parser().parse_args(base + ["--modality-balance", "split"])).model_kwargs == {
+        "balance_modalities": "split"}

@@ -38,15 +38,18 @@ Reading of paper 2.2 (the text gives no layer sizes; these choices are ours):
   small stores not at all (valence at chance subject-held-out). The z-scored pattern puts
   those contrasts at unit scale (docs/performance.md, "The spatial skip").
 * Also ours (``balance_modalities``; training turns it on with ``--normalize subject``,
-  maan.training.module.modality_balance): each modality's block of the classifier input (its
-  pooled branch output and its part of the skip) is multiplied by D / (2 d_m), D the
-  classifier's input size and d_m the block's, so that the two blocks move the logits equally
-  fast. AdamW moves every weight by about the learning rate per step whatever the size of its
-  gradient, so a block of d inputs moves the logits about d times as fast as a single input;
-  on eegmat the EEG block has 304 inputs and the ECG block 9, and the jointly trained network
-  fitted its two training subjects with EEG features that do not transfer before it learned
-  heart rate, ending below both of its single-modality ablations (the known failure of joint
-  multimodal training). Measured in docs/performance.md, "Balancing the modalities".
+  maan.training.module.modality_balance): the smaller modality's block of the classifier input
+  (its pooled branch output and its part of the skip) is multiplied by d_max / d_m, d_m the
+  block's size and d_max the larger block's, so that the two blocks move the logits equally
+  fast while the larger one keeps the scale it has without the balance. AdamW moves every
+  weight by about the learning rate per step whatever the size of its gradient, so a block of d
+  inputs moves the logits about d times as fast as a single input; on eegmat the EEG block has
+  304 inputs and the ECG block 9, and the jointly trained network fitted its two training
+  subjects with EEG features that do not transfer before it learned heart rate, ending below
+  both of its single-modality ablations (the known failure of joint multimodal training).
+  ``balance_modalities="split"`` is the first rule (checkpoint format 4): both blocks scaled
+  to half the input, D / (2 d_m), which also halves the EEG block and slowed valence.
+  Measured in docs/performance.md, "Balancing the modalities".
 """
 from __future__ import annotations
 
@@ -77,6 +80,8 @@ DEFAULT_DEPTH = 2
 DEFAULT_INPUT_SKIP = True
 #: ... and the EEG's per-window spatial pattern (module docstring); since 2026-11-26
 DEFAULT_SPATIAL_SKIP = True
+#: the rules of ``balance_modalities``: "raise" (``True``) and "split" (checkpoint format 4)
+BALANCE_RULES = ("raise", "split")
 #: floor of the across-electrode standard deviation in the spatial skip (flat windows)
 _SPATIAL_STD_FLOOR = 1e-3
 
@@ -166,9 +171,10 @@ class MAAN(nn.Module):
             pooled DE z-scored across electrodes within the window (module docstring);
             ``False`` rebuilds checkpoints written before it. No effect without
             ``input_skip``, without the EEG branch, or on the topographic grid (``grid_bands``).
-        balance_modalities: for the two-modality models, scale each modality's block of the
-            classifier input by D / (2 d_m) (module docstring). No effect on a single-modality
-            model.
+        balance_modalities: for the two-modality models, ``True`` or ``"raise"`` scales the
+            smaller modality's block of the classifier input by d_max / d_m; ``"split"`` (the
+            rule of checkpoint format 4) scales each block by D / (2 d_m); ``False`` leaves
+            them (module docstring). No effect on a single-modality model.
         grid_bands: for the topographic-grid EEG input (bands*sub-windows, 9, 9), its number
             of bands (planes are band-major), so that the skip averages each band's
             sub-window planes; ``None``: the EEG input is (bands, electrodes, sub-windows).
@@ -188,7 +194,7 @@ class MAAN(nn.Module):
                  attention_gates: bool = True, classifier_hidden: int = 32,
                  dropout: float = 0.25, input_skip: bool = DEFAULT_INPUT_SKIP,
                  spatial_skip: bool = DEFAULT_SPATIAL_SKIP, grid_bands: int | None = None,
-                 balance_modalities: bool = False):
+                 balance_modalities: bool | str = False):
         super().__init__()
         modalities = tuple(modalities)
         if not modalities or len(set(modalities)) != len(modalities) or any(
@@ -268,10 +274,9 @@ class MAAN(nn.Module):
         ecg_block = ((self.ecg_branch.out_channels + (self.ecg_shape[0] if self.input_skip else 0))
                      if self.ecg_branch else 0)
         eeg_block = self.representation_size + self.skip_size - ecg_block
-        self.balance_modalities = bool(balance_modalities) and len(modalities) == 2
-        total = ecg_block + eeg_block
-        self.ecg_scale = total / (2 * ecg_block) if self.balance_modalities else 1.0
-        self.eeg_scale = total / (2 * eeg_block) if self.balance_modalities else 1.0
+        rule = balance_rule(balance_modalities)
+        self.balance_modalities = rule if len(modalities) == 2 else False
+        self.ecg_scale, self.eeg_scale = block_scales(self.balance_modalities, ecg_block, eeg_block)
         self.classifier = nn.Sequential(
             nn.Linear(self.representation_size + self.skip_size, classifier_hidden), nn.ReLU(),
             nn.Dropout(dropout), nn.Linear(classifier_hidden, n_classes),
@@ -345,6 +350,29 @@ class MAAN(nn.Module):
                        ) -> torch.Tensor:
         """The fused, learned vector (batch, representation_size), for t-SNE (no pooled inputs)."""
         return self.forward_with_details(x_ecg, x_eeg).representation
+
+
+def balance_rule(value) -> str | bool:
+    """``balance_modalities`` as a rule name: ``False`` (off), ``"raise"`` (``True``) or ``"split"``."""
+    if value is False or value is None or value == "off":
+        return False
+    if value is True or value == "on":
+        return "raise"
+    if value in BALANCE_RULES:
+        return value
+    raise ValueError(f"balance_modalities must be True, False or one of {', '.join(BALANCE_RULES)}; "
+                     f"got {value!r}")
+
+
+def block_scales(rule, ecg_block: int, eeg_block: int) -> tuple[float, float]:
+    """The (ECG, EEG) scales of the classifier input's two blocks under a balance rule."""
+    if not rule or not ecg_block or not eeg_block:
+        return 1.0, 1.0
+    if rule == "split":  # each block carries half of the total
+        total = ecg_block + eeg_block
+        return total / (2 * ecg_block), total / (2 * eeg_block)
+    largest = max(ecg_block, eeg_block)  # "raise": the smaller block up to the larger one's total
+    return largest / ecg_block, largest / eeg_block
 
 
 def spatial_pattern(de: torch.Tensor) -> torch.Tensor:

@@ -28,10 +28,11 @@ from ..models import MODEL_NAMES, build_model
 from .normalize import Normalizer
 
 CHECKPOINT_FORMAT = "maan-checkpoint"
-CHECKPOINT_VERSION = 4
+CHECKPOINT_VERSION = 5
 #: version 1 predates the model's ``input_skip`` (and always meant a model without it),
-#: version 2 its ``spatial_skip``, version 3 its ``balance_modalities`` (always without them)
-READABLE_VERSIONS = (1, 2, 3, 4)
+#: version 2 its ``spatial_skip``, version 3 its ``balance_modalities`` (always without them);
+#: in version 4 ``balance_modalities: true`` meant the "split" rule (version 5 names the rule)
+READABLE_VERSIONS = (1, 2, 3, 4, 5)
 # preprocessing settings that change what a network input means; a store that differs in any
 # of them cannot be fed to a checkpoint
 FEATURE_KEYS = ("window_seconds", "subwindow_seconds", "bands", "rr_length", "de_method", "layout")
@@ -56,7 +57,7 @@ def paths(path) -> tuple[Path, Path]:
 def _model_kwargs(model, model_kwargs) -> dict:
     kwargs = {**dict(model_kwargs or {}), "input_skip": bool(getattr(model, "input_skip", False)),
               "spatial_skip": bool(getattr(model, "spatial_skip", False)),
-              "balance_modalities": bool(getattr(model, "balance_modalities", False))}
+              "balance_modalities": getattr(model, "balance_modalities", False) or False}
     if getattr(model, "grid_bands", None):
         kwargs["grid_bands"] = int(model.grid_bands)
     return kwargs
@@ -181,6 +182,8 @@ def load_checkpoint(path) -> Checkpoint:
             kwargs.setdefault("spatial_skip", False)
         if meta["format_version"] in (1, 2, 3):
             kwargs.setdefault("balance_modalities", False)
+        if meta["format_version"] == 4 and kwargs.get("balance_modalities") is True:
+            kwargs["balance_modalities"] = "split"
         model = build_model(name, tuple(meta["ecg_shape"]), tuple(meta["eeg_shape"]),
                             n_classes=int(meta["model"].get("n_classes", 2)), **kwargs)
         normalizer = Normalizer.from_dict(meta["normalizer"])

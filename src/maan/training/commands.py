@@ -69,10 +69,11 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-spatial-skip", dest="spatial_skip", action="store_false",
                    help="the input skip carries the pooled EEG only, not also its per-window spatial pattern "
                         "(default: it does, which helps valence; see docs/performance.md)")
-    g.add_argument("--modality-balance", choices=("auto", "on", "off"), default="auto",
-                   help="scale each modality's block of the classifier input so that the small ECG block "
-                        "moves the logits as fast as the large EEG block; auto: on with --normalize subject, "
-                        "off with train (default: %(default)s; see docs/performance.md)")
+    g.add_argument("--modality-balance", choices=("auto", "on", "off", "split"), default="auto",
+                   help="scale the small ECG block of the classifier input up so that it moves the logits as "
+                        "fast as the large EEG block; auto: on with --normalize subject, off with train; split: "
+                        "the first rule (both blocks to half the input; runs and checkpoints of format 4) "
+                        "(default: %(default)s; see docs/performance.md)")
     g.add_argument("--seed", type=int, default=0, help="random seed of folds, weights and batches (default: %(default)s)")
     h = p.add_argument_group("hardware (passed to lightning.Trainer)")
     h.add_argument("--accelerator", default="auto", help="cpu, gpu, mps, auto... (default: %(default)s)")
@@ -92,7 +93,8 @@ def _config(args):
     if not args.spatial_skip:
         model_kwargs["spatial_skip"] = False
     if args.modality_balance != "auto":
-        model_kwargs["balance_modalities"] = args.modality_balance == "on"
+        model_kwargs["balance_modalities"] = {"on": "raise", "off": False}.get(args.modality_balance,
+                                                                               args.modality_balance)
     return TrainConfig(epochs=args.epochs, patience=args.patience, min_epochs=args.min_epochs,
                        batch_size=args.batch_size, input_noise=args.input_noise, lr=args.lr,
                        weight_decay=args.weight_decay, val_fraction=args.val_fraction, balance=args.balance,

@@ -164,12 +164,16 @@ def _prepare_run_dir(out: Path, spec: dict, overwrite: bool) -> None:
             old_spec.setdefault("input_skip", False)  # written before the model had it
             old_spec.setdefault("spatial_skip", False)  # likewise
             old_spec.setdefault("balance_modalities", False)  # likewise
+        if old_spec.get("balance_modalities") is True:  # written when the balance had one rule
+            old_spec = {**old_spec, "balance_modalities": "split"}
         if old.get("format") != RUN_FORMAT or old_spec != spec:
             if not overwrite:
                 changed = _spec_differences(old_spec, spec)
                 # a run of a model written before one of today's defaults: the flags that turn them off
                 flags = [flag for key, flag in _DEFAULT_OFF_FLAGS
-                         if old_spec.get(key) is False and spec.get(key) is True]
+                         if old_spec.get(key) is False and spec.get(key) not in (False, None)]
+                if old_spec.get("balance_modalities") == "split" and spec.get("balance_modalities") == "raise":
+                    flags.append("--modality-balance split")
                 if "--no-input-skip" in flags and "--no-spatial-skip" in flags:  # the first implies the second
                     flags.remove("--no-spatial-skip")
                 hint = f" (a run of the model as it was before: {' '.join(flags)} resumes it)" if flags else ""
@@ -371,9 +375,12 @@ def _spatial_skip(config: TrainConfig, models=MODEL_NAMES, manifest: dict | None
             and bool(config.model_kwargs.get("spatial_skip", DEFAULT_SPATIAL_SKIP)))
 
 
-def _balance_modalities(config: TrainConfig, models=MODEL_NAMES, normalize: str = DEFAULT_NORMALIZE) -> bool:
-    """Whether the run's two-modality models scale each modality's block of the classifier input."""
-    return any(m in ("maan", "base") for m in models) and modality_balance(normalize, config.model_kwargs)
+def _balance_modalities(config: TrainConfig, models=MODEL_NAMES, normalize: str = DEFAULT_NORMALIZE) -> str | bool:
+    """The rule by which the run's two-modality models scale each modality's block of the classifier
+    input (False: none)."""
+    if not any(m in ("maan", "base") for m in models):
+        return False
+    return modality_balance(normalize, config.model_kwargs)
 
 
 #: model options recorded as top-level keys of the run, not among the training's model_kwargs

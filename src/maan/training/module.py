@@ -34,6 +34,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping
 from lightning.pytorch.loggers import CSVLogger
 
 from ..models import build_model
+from ..models.maan import balance_rule
 
 BALANCE_MODES = ("weights", "sampler", "none")
 #: ``batch_size="auto"``: the largest batch up to MAX_AUTO_BATCH that still gives about
@@ -207,19 +208,20 @@ class FitResult:
     batch_size: int = 0
 
 
-def modality_balance(normalize: str, model_kwargs: dict | None = None) -> bool:
-    """Whether training builds the two-modality models with ``balance_modalities``: as set in
-    ``model_kwargs``, else on with per-subject normalisation only.
+def modality_balance(normalize: str, model_kwargs: dict | None = None) -> str | bool:
+    """The ``balance_modalities`` rule training builds the two-modality models with (``False``,
+    ``"raise"`` or ``"split"``): as set in ``model_kwargs``, else ``"raise"`` with per-subject
+    normalisation only.
 
     With training-fold statistics every subject keeps its own offsets (eegmat's resting heart
     rates differ by 30 bpm), and an ECG block that moves the logits faster learns them: at AMIGOS
     scale under ``--normalize train`` the balance cost 3.3 points of arousal balanced accuracy,
-    under ``--normalize subject`` it gained 0.6 (docs/performance.md, "Balancing the modalities").
+    under ``--normalize subject`` it gained 0.6-1.0 (docs/performance.md, "Balancing the modalities").
     """
     model_kwargs = model_kwargs or {}
     if "balance_modalities" in model_kwargs:
-        return bool(model_kwargs["balance_modalities"])
-    return normalize == "subject"
+        return balance_rule(model_kwargs["balance_modalities"])
+    return "raise" if normalize == "subject" else False
 
 
 def fit_module(datamodule, model_name: str, config: TrainConfig, seed: int, log_dir=None, log_name="fit",
