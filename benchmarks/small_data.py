@@ -14,7 +14,11 @@ Each configuration is a JSON object of ``TrainConfig`` overrides, run on every c
     python benchmarks/small_data.py '{"batch_size": 64, "min_epochs": 0}' '{}' '{"input_noise": 0.3}'
 
 While choosing a setting, ``--synthetic-only`` leaves the eegmat case out: settings chosen on
-its 4 test folds would be tuned to them.
+its 4 test folds would be tuned to them. ``--demo-normalize subject`` runs the demo cases with
+per-subject statistics, ``--seeds 0,1,2`` averages each case over seeds (folds and training)::
+
+    python benchmarks/small_data.py --synthetic-only --demo-normalize subject --seeds 0,1,2 \
+        '{"model_kwargs": {"balance_modalities": false}}' '{"model_kwargs": {"balance_modalities": "split"}}' '{}'
 """
 from __future__ import annotations
 
@@ -23,6 +27,8 @@ import json
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine  # noqa: E402
@@ -55,7 +61,7 @@ def stores(work: Path, progress: bool) -> dict:
     return out
 
 
-def run_config(overrides: dict, paths: dict, work: Path) -> dict:
+def run_config(overrides: dict, paths: dict, work: Path, demo_normalize: str = "train", seeds=(0,)) -> dict:
     from maan.realdata import pooled_balanced_accuracy
     from maan.training.cv import run_cv
 
@@ -63,16 +69,20 @@ def run_config(overrides: dict, paths: dict, work: Path) -> dict:
     cases = []
     if "eegmat" in paths:
         cases.append(("eegmat", paths["eegmat"], "task", "loso", 4, "subject"))
-    cases += [(name, paths["demo"], target, protocol, 3, "train") for name, target, protocol in DEMO_CASES]
+    cases += [(name, paths["demo"], target, protocol, 3, demo_normalize) for name, target, protocol in DEMO_CASES]
     row = {}
     for name, store, target, protocol, folds, normalize in cases:
-        res = run_cv(store, target, work / "runs" / name, models=("maan",), protocol=protocol, folds=folds, seed=0,
-                     normalize=normalize, config=config, progress=False, log=None, overwrite=True)
-        row[name] = {m: {"mean_ba": res["models"][m]["metrics"]["balanced_accuracy"]["mean"],
-                         "pooled_ba": pooled_balanced_accuracy(res["models"][m]["per_fold"])}
+        runs = [run_cv(store, target, work / "runs" / name, models=("maan",), protocol=protocol, folds=folds,
+                       seed=seed, normalize=normalize, config=config, progress=False, log=None, overwrite=True)
+                for seed in seeds]
+        row[name] = {m: {"mean_ba": float(np.mean([r["models"][m]["metrics"]["balanced_accuracy"]["mean"]
+                                                   for r in runs])),
+                         "pooled_ba": float(np.mean([pooled_balanced_accuracy(r["models"][m]["per_fold"])
+                                                     for r in runs])),
+                         "mean_ba_per_seed": [r["models"][m]["metrics"]["balanced_accuracy"]["mean"] for r in runs]}
                      for m in ("maan", "logistic", "majority")}
-        row[name]["epochs"] = [f["epochs"] for f in res["models"]["maan"]["per_fold"]]
-        row[name]["batch_size"] = [f.get("batch_size") for f in res["models"]["maan"]["per_fold"]]
+        row[name]["epochs"] = [f["epochs"] for f in runs[-1]["models"]["maan"]["per_fold"]]
+        row[name]["batch_size"] = [f.get("batch_size") for f in runs[-1]["models"]["maan"]["per_fold"]]
     return row
 
 
@@ -88,8 +98,12 @@ def main(argv=None) -> int:
     p.add_argument("--work", default=str(HERE / ".cache" / "small_data"), metavar="DIR")
     p.add_argument("--synthetic-only", action="store_true",
                    help="leave out the eegmat case (choose settings without looking at the real test folds)")
+    p.add_argument("--demo-normalize", choices=("train", "subject"), default="train",
+                   help="feature statistics of the demo cases (default: %(default)s; eegmat always per subject)")
+    p.add_argument("--seeds", default="0", help="comma-separated seeds, each case averaged over them (default: 0)")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the figures as JSON")
     args = p.parse_args(argv)
+    seeds = [int(v) for v in args.seeds.split(",")]
     work = Path(args.work)
     paths = stores(work, progress=False)
     if args.synthetic_only:
@@ -99,7 +113,7 @@ def main(argv=None) -> int:
     for text in args.configs:
         overrides = json.loads(text)
         start = time.perf_counter()
-        row = run_config(overrides, paths, work)
+        row = run_config(overrides, paths, work, args.demo_normalize, seeds)
         seconds = time.perf_counter() - start
         results.append({"config": overrides, "seconds": round(seconds, 1), "cases": row})
         print(f"\nconfig {json.dumps(overrides)}  ({seconds:.0f} s)")
@@ -109,7 +123,10 @@ def main(argv=None) -> int:
             cells = "".join(f"{_fmt(r[m]['mean_ba']):>7s}/{_fmt(r[m]['pooled_ba']):<5s}"
                             for m in ("maan", "logistic", "majority"))
             print(f"  {name:22s} {cells}  {r['epochs']} / {r['batch_size']}")
-    print("\ncells: balanced accuracy, mean over folds / pooled over all held-out windows")
+            if len(seeds) > 1:
+                print(f"  {'':22s} maan per seed {seeds}: " + " ".join(_fmt(v) for v in r["maan"]["mean_ba_per_seed"]))
+    print("\ncells: balanced accuracy, mean over folds / pooled over all held-out windows"
+          + (f", averaged over seeds {seeds}" if len(seeds) > 1 else ""))
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": machine(), "results": results}, indent=1))
     return 0

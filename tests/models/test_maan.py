@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from maan.models.maan import block_scales, spatial_pattern
+from maan.models.maan import balance_rule, block_scales, spatial_pattern
 from maan.models import (
     DEFAULT_ECG_SHAPE,
     DEFAULT_EEG_SHAPE,
@@ -256,6 +256,13 @@ def test_block_scales_give_both_blocks_the_same_total_and_raise_never_shrinks(ec
 def test_an_unknown_balance_rule_is_refused(value):
     with pytest.raises(ValueError, match="balance_modalities must be"):
         MAAN(**SMALL, balance_modalities=value)
+
+
+@pytest.mark.parametrize("value, rule", [(True, "raise"), (np.bool_(True), "raise"), (1, "raise"), ("on", "raise"),
+                                         ("raise", "raise"), ("split", "split"), (False, False),
+                                         (np.bool_(False), False), (0, False), (None, False), ("off", False)])
+def test_balance_rule_names_what_it_is_given(value, rule):
+    assert balance_rule(value) == rule
 
 
 @pytest.mark.parametrize("name", ["ecg-only", "eeg-only"])

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from maan.errors import ConfigMismatchError
+from maan.errors import ConfigMismatchError, MaanError
 from maan.training import cv as cvmod
 from maan.training.cv import run_cv
 
@@ -157,6 +157,12 @@ def test_a_run_of_the_first_balance_rule_resumes_with_modality_balance_split(sto
                        match=r"balance_modalities: 'split' -> 'raise'.*--modality-balance split resumes it"):
         run_cv(store, "arousal", run_dir, config=TINY, **kw)
     run_cv(store, "arousal", run_dir, config=split, **kw)
+
+
+def test_an_unknown_modality_balance_rule_is_a_clear_error(tmp_path):
+    with pytest.raises(MaanError, match="balance_modalities must be"):
+        run_cv(tmp_path / "no-store", "arousal", tmp_path / "out",
+               config={**TINY, "model_kwargs": {"balance_modalities": "equal"}}, progress=False, log=None)
 
 
 def test_the_run_records_the_modality_balance_of_two_modality_models():

@@ -354,12 +354,13 @@ class MAAN(nn.Module):
 
 def balance_rule(value) -> str | bool:
     """``balance_modalities`` as a rule name: ``False`` (off), ``"raise"`` (``True``) or ``"split"``."""
-    if value is False or value is None or value == "off":
-        return False
-    if value is True or value == "on":
-        return "raise"
-    if value in BALANCE_RULES:
-        return value
+    if isinstance(value, str):
+        if value in ("off", "on"):
+            return "raise" if value == "on" else False
+        if value in BALANCE_RULES:
+            return value
+    elif value is None or value in (False, True):  # bools, numpy bools, 0 and 1
+        return "raise" if value else False
     raise ValueError(f"balance_modalities must be True, False or one of {', '.join(BALANCE_RULES)}; "
                      f"got {value!r}")
 

@@ -72,7 +72,7 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--modality-balance", choices=("auto", "on", "off", "split"), default="auto",
                    help="scale the small ECG block of the classifier input up so that it moves the logits as "
                         "fast as the large EEG block; auto: on with --normalize subject, off with train; split: "
-                        "the first rule (both blocks to half the input; runs and checkpoints of format 4) "
+                        "the first rule (both blocks to half the input), to resume run folders written with it "
                         "(default: %(default)s; see docs/performance.md)")
     g.add_argument("--seed", type=int, default=0, help="random seed of folds, weights and batches (default: %(default)s)")
     h = p.add_argument_group("hardware (passed to lightning.Trainer)")

@@ -34,6 +34,7 @@ from ..errors import ConfigMismatchError, InvalidInputError, MaanError
 from ..evaluation.metrics import binary_metrics, class_balance, summarize
 from ..features.store import atomic_write_json, config_hash
 from ..models import DEFAULT_INPUT_SKIP, DEFAULT_SPATIAL_SKIP, MODEL_NAMES
+from ..models.maan import balance_rule
 from .baselines import BASELINES, LOGISTIC_BASELINES, baseline_features, logistic_baseline, majority_baseline
 from .checkpoint import load_checkpoint, save_checkpoint, versions
 from .module import TrainConfig, modality_balance
@@ -114,6 +115,10 @@ def _validate(models, protocol, normalize, config: TrainConfig):
         raise MaanError("input noise must be >= 0")
     if config.balance not in ("weights", "sampler", "none"):
         raise MaanError(f"unknown class balancing {config.balance!r}; choose weights, sampler or none")
+    try:
+        balance_rule(config.model_kwargs.get("balance_modalities", False))
+    except ValueError as exc:
+        raise MaanError(str(exc)) from exc
 
 
 def _fold_fingerprint(splits) -> str:
@@ -172,7 +177,7 @@ def _prepare_run_dir(out: Path, spec: dict, overwrite: bool) -> None:
                 # a run of a model written before one of today's defaults: the flags that turn them off
                 flags = [flag for key, flag in _DEFAULT_OFF_FLAGS
                          if old_spec.get(key) is False and spec.get(key) not in (False, None)]
-                if old_spec.get("balance_modalities") == "split" and spec.get("balance_modalities") == "raise":
+                if old_spec.get("balance_modalities") == "split" and spec.get("balance_modalities") != "split":
                     flags.append("--modality-balance split")
                 if "--no-input-skip" in flags and "--no-spatial-skip" in flags:  # the first implies the second
                     flags.remove("--no-spatial-skip")
@@ -228,7 +233,7 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
     out = Path(out)
     splits = make_splits(protocol, y, features.subject, features.trial, folds, seed)
     training = config.result_keys()
-    # the model's input and spatial skips and modality balance, on or off, are top-level keys
+    # the model's input and spatial skips (on or off) and modality balance rule are top-level keys
     # (absent from runs written before them)
     input_skip, spatial_skip = _input_skip(config), _spatial_skip(config, models, features.manifest)
     balance_modalities = _balance_modalities(config, models, normalize)
