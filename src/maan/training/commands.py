@@ -93,8 +93,9 @@ def _config(args):
     if not args.spatial_skip:
         model_kwargs["spatial_skip"] = False
     if args.modality_balance != "auto":
-        model_kwargs["balance_modalities"] = {"on": "raise", "off": False}.get(args.modality_balance,
-                                                                               args.modality_balance)
+        from ..models.maan import balance_rule
+
+        model_kwargs["balance_modalities"] = balance_rule(args.modality_balance)  # "on" is "raise"
     return TrainConfig(epochs=args.epochs, patience=args.patience, min_epochs=args.min_epochs,
                        batch_size=args.batch_size, input_noise=args.input_noise, lr=args.lr,
                        weight_decay=args.weight_decay, val_fraction=args.val_fraction, balance=args.balance,
