@@ -322,3 +322,41 @@ def test_no_input_skip_option_reaches_the_model_kwargs(command):
         "balance_modalities": "raise"}
     assert _config(build_parser().parse_args(base + ["--modality-balance", "split"])).model_kwargs == {
         "balance_modalities": "split"}
+
+
+def test_a_subject_normalised_run_records_its_scale_and_one_written_before_it_does_not_resume(
+        store, tmp_path, monkeypatch):
+    kw = dict(models=("base",), folds=2, progress=False, log=None)
+    run_cv(store, "arousal", tmp_path / "train", config=TINY, normalize="train", **kw)
+    assert "normalize_scale" not in json.loads((tmp_path / "train" / "run.json").read_text())["spec"]
+    run_dir = tmp_path / "subject"
+    run_cv(store, "arousal", run_dir, config=TINY, normalize="subject", **kw)
+    run_json = json.loads((run_dir / "run.json").read_text())
+    assert run_json["spec"]["normalize_scale"] == "windows"
+    checkpoint = json.loads((run_dir / "folds" / "fold-00" / "base.json").read_text())
+    assert checkpoint["normalizer"]["scale"] == "windows" and checkpoint["format_version"] == 6
+    del run_json["spec"]["normalize_scale"]  # as written before 2026-11-27 (the samples scale)
+    (run_dir / "run.json").write_text(json.dumps(run_json))
+    monkeypatch.setattr(cvmod, "_train_fold", lambda *a, **k: pytest.fail("an old fold was resumed"))
+    with pytest.raises(ConfigMismatchError, match=r"normalize_scale: None -> .windows..*--normalize-scale samples resumes it"):
+        run_cv(store, "arousal", run_dir, config=TINY, normalize="subject", **kw)
+    res = run_cv(store, "arousal", run_dir, config={**TINY, "normalize_scale": "samples"}, normalize="subject", **kw)
+    assert res["training"]["normalize_scale"] == "samples"
+
+
+def test_an_unknown_normalize_scale_is_a_clear_error(tmp_path):
+    with pytest.raises(MaanError, match="unknown normalisation scale"):
+        run_cv(tmp_path / "no-store", "arousal", tmp_path / "out", config={**TINY, "normalize_scale": "beats"},
+               progress=False, log=None)
+
+
+@pytest.mark.parametrize("command", ["cv", "train", "reproduce"])
+def test_the_cli_passes_normalize_scale(command):
+    from maan.cli import build_parser
+    from maan.training.commands import _config
+
+    base = {"cv": ["cv", "--features", "f", "--target", "arousal", "--out", "o"],
+            "train": ["train", "--features", "f", "--target", "arousal", "--out", "o"],
+            "reproduce": ["reproduce", "--dataset", "amigos", "--out", "o"]}[command]
+    assert _config(build_parser().parse_args(base)).normalize_scale == "auto"
+    assert _config(build_parser().parse_args(base + ["--normalize-scale", "samples"])).normalize_scale == "samples"
