@@ -86,9 +86,8 @@ def run_cohort(features, idx, target: str, overrides: dict, seed: int = 0) -> di
     for k, (train_idx, test_idx) in enumerate(make_splits("loso", y, subject, trial, 0, seed)):
         train_idx, _ = informative_train_idx(train_idx, y, subject, "subject")
         fit_idx, val_idx = inner(rule, train_idx, y, subject, trial, config, seed + k)
-        normalizer = Normalizer("subject", layout, n_bands, scale=config.normalize_scale)
         dm = WindowDataModule(ecg, eeg, y, subject, fit_idx, val_idx, test_idx, batch_size=config.batch_size,
-                              balance=config.balance, seed=seed + k, normalizer=normalizer)
+                              balance=config.balance, seed=seed + k, normalizer=Normalizer("subject", layout, n_bands))
         fit = fit_module(dm, model, config, seed + k)
         ecg_t, eeg_t, y_t = dm.test_arrays()
         preds["maan"].append((predict_proba(fit.module, ecg_t, eeg_t) >= 0.5).astype(int))

@@ -166,6 +166,8 @@ class Predictor:
         """{target: P(high)} of valid raw windows. ``subject`` checkpoints standardise with
         ``reference`` = (ecg, eeg) windows of the same subject (default: the windows given)."""
         from .training.module import predict_proba
+        from .training.normalize import Stats
+
         out = {}
         for ckpt in self.checkpoints:
             norm = ckpt.normalizer
@@ -176,7 +178,7 @@ class Predictor:
                 ecg_n, eeg_n = norm.transform(ecg, eeg)
             else:
                 ref_ecg, ref_eeg = reference if reference is not None else (ecg, eeg)
-                stats = norm.fit_stats(np.asarray(ref_ecg), np.asarray(ref_eeg))
+                stats = Stats.fit(np.asarray(ref_ecg), np.asarray(ref_eeg), norm.layout, norm.n_bands)
                 ecg_n, eeg_n = stats.apply(ecg, eeg, norm.layout, norm.n_bands)
             out[ckpt.target] = predict_proba(ckpt.model, ecg_n, eeg_n)
         return out

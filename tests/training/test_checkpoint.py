@@ -107,7 +107,7 @@ def test_a_version_1_checkpoint_rebuilds_the_model_without_input_skip(tmp_path, 
                            ecg_shape=features.ecg.shape[1:], eeg_shape=features.eeg.shape[1:], target="arousal",
                            normalizer=norm, manifest=features.manifest)
     meta = json.loads(path.with_suffix(".json").read_text())
-    assert meta["format_version"] == 6 and meta["model"]["kwargs"] == {"input_skip": False, "spatial_skip": False,
+    assert meta["format_version"] == 5 and meta["model"]["kwargs"] == {"input_skip": False, "spatial_skip": False,
                                                                       "balance_modalities": False}
     # as maan wrote it before input_skip existed: version 1, no such key
     meta["format_version"], meta["model"]["kwargs"] = 1, {}

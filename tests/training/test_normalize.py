@@ -1,7 +1,5 @@
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from maan.training.datamodule import WindowDataModule
 from maan.training.normalize import Normalizer, Stats, standardize_by_group, informative_train_idx, single_class_subjects
@@ -108,81 +106,3 @@ def test_single_class_subjects_are_left_out_of_training_under_subject_normalisat
     assert left_out == [] and len(keep) == 8
     keep, left_out = informative_train_idx(np.array([4, 5]), y, subject, "subject")
     assert left_out == [] and len(keep) == 2
-
-
-# --- scale: "samples" (single beats, 1-s sub-windows) or "windows" (window means) -----------
-def alternating_rr(window_rr, jitter, beats=12, length=32):
-    """Zero-embedded RR windows whose beats alternate around each window's mean by +-jitter."""
-    ecg = np.zeros((len(window_rr), 1, length), np.float64)
-    ecg[:, 0, :beats] = np.asarray(window_rr)[:, None] + jitter * (-1.0) ** np.arange(beats)
-    return ecg
-
-
-def test_modes_default_scales_and_a_bad_scale_is_a_clear_error():
-    from maan.errors import MaanError
-
-    assert Normalizer("train").scale == "samples" and Normalizer("subject").scale == "windows"
-    assert Normalizer("train", scale="windows").scale == "windows"
-    with pytest.raises(MaanError, match="scale"):
-        Normalizer("subject", scale="beats")
-    ecg, eeg, _, _ = fake()
-    with pytest.raises(MaanError, match="scale"):
-        Stats.fit(ecg, eeg, scale="window")
-
-
-def test_windows_scale_gives_window_heart_rates_unit_spread_and_leaves_the_eeg():
-    ecg, eeg, subject, _ = fake()
-    norm = Normalizer("subject").fit(ecg, eeg, subject)
-    e, g = norm.transform(ecg, eeg, subject)
-    _, g_samples = Normalizer("subject", scale="samples").fit(ecg, eeg, subject).transform(ecg, eeg, subject)
-    np.testing.assert_array_equal(g, g_samples)  # the EEG keeps its per-sub-window scale
-    for s in np.unique(subject):
-        rows = subject == s
-        window_rr = np.array([w[w != 0].mean() for w in e[rows].reshape(rows.sum(), -1)])
-        assert window_rr.std() == pytest.approx(1, abs=1e-4)
-        assert e[rows][ecg[rows] != 0].mean() == pytest.approx(0, abs=1e-5)  # the mean is still the beats'
-        assert e[rows][ecg[rows] != 0].std() > 1.5  # single beats vary more than their window means
-
-
-@settings(max_examples=25, deadline=None)
-@given(jitter=st.floats(0.0, 0.15), factor=st.floats(0.5, 2.0))
-def test_windows_scale_ignores_beat_to_beat_variability_and_units(jitter, factor):
-    # the same steps of heart rate between windows, with any beat-to-beat alternation (RSA) and
-    # any unit: on the windows scale the standardised window means are the same; on the samples
-    # scale the alternation shrinks them
-    window_rr = np.array([0.80, 0.82, 0.78, 0.60, 0.62, 0.81, 0.79, 0.58])
-    eeg = np.random.default_rng(0).normal(0, 1, (len(window_rr), 4, 3, 10))
-    plain = Stats.fit(alternating_rr(window_rr, 0.0), eeg, scale="windows")
-    wobbly_ecg = alternating_rr(window_rr, jitter) * factor
-    wobbly = Stats.fit(wobbly_ecg, eeg, scale="windows")
-    reference = plain.apply(alternating_rr(window_rr, 0.0), eeg)[0][:, 0, :12].mean(axis=1)
-    got = wobbly.apply(wobbly_ecg, eeg)[0][:, 0, :12].mean(axis=1)
-    np.testing.assert_allclose(got, reference, atol=1e-4)
-    on_samples = Stats.fit(wobbly_ecg, eeg, scale="samples").apply(wobbly_ecg, eeg)[0][:, 0, :12].mean(axis=1)
-    assert np.abs(on_samples).max() <= np.abs(reference).max() + 1e-4
-    if jitter > 0.05:
-        assert np.abs(on_samples).max() < 0.9 * np.abs(reference).max()
-
-
-def test_windows_scale_falls_back_to_samples_without_a_spread_of_windows():
-    ecg, eeg, _, _ = fake(n=3)
-    one, samples = Stats.fit(ecg[:1], eeg[:1], scale="windows"), Stats.fit(ecg[:1], eeg[:1], scale="samples")
-    assert one.ecg_std == samples.ecg_std
-    np.testing.assert_array_equal(one.eeg_std, samples.eeg_std)
-    same = alternating_rr([0.8, 0.8, 0.8], 0.05)  # no spread between window means
-    assert Stats.fit(same, eeg, scale="windows").ecg_std == pytest.approx(0.05, rel=1e-3)
-
-
-def test_scale_round_trips_and_old_normalisers_read_as_samples():
-    ecg, eeg, subject, _ = fake()
-    norm = Normalizer("subject").fit(ecg, eeg, subject)
-    d = norm.to_dict()
-    assert d["scale"] == "windows" and Normalizer.from_dict(d).scale == "windows"
-    assert norm.for_prediction().scale == "windows"
-    del d["scale"]  # as written before the scale existed (checkpoint format <= 5)
-    old = Normalizer.from_dict(d)
-    assert old.scale == "samples"
-    fresh = old.for_prediction()  # refits new subjects the way the model was trained
-    e_old = fresh.transform(ecg, eeg, subject)[0]
-    e_samples = Normalizer("subject", scale="samples").fit(ecg, eeg, subject).transform(ecg, eeg, subject)[0]
-    np.testing.assert_allclose(e_old, e_samples)

@@ -28,12 +28,11 @@ from ..models import MODEL_NAMES, build_model
 from .normalize import Normalizer
 
 CHECKPOINT_FORMAT = "maan-checkpoint"
-CHECKPOINT_VERSION = 6
+CHECKPOINT_VERSION = 5
 #: version 1 predates the model's ``input_skip`` (and always meant a model without it),
 #: version 2 its ``spatial_skip``, version 3 its ``balance_modalities`` (always without them);
-#: in version 4 ``balance_modalities: true`` meant the "split" rule (version 5 names the rule);
-#: version 6 records the normaliser's scale (before it: "samples", which Normalizer.from_dict assumes)
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)
+#: in version 4 ``balance_modalities: true`` meant the "split" rule (version 5 names the rule)
+READABLE_VERSIONS = (1, 2, 3, 4, 5)
 # preprocessing settings that change what a network input means; a store that differs in any
 # of them cannot be fed to a checkpoint
 FEATURE_KEYS = ("window_seconds", "subwindow_seconds", "bands", "rr_length", "de_method", "layout")

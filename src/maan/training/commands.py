@@ -60,11 +60,6 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
                    help="feature statistics from the training folds only, or per subject from its own windows "
                         "(transductive, labels unused; a training subject whose windows are all one class is "
                         "then left out of training) (default: %(default)s)")
-    g.add_argument("--normalize-scale", choices=("auto", "samples", "windows"), default="auto",
-                   help="what one standardised unit is: the spread of single beats and 1-s sub-windows "
-                        "(samples) or of the window means (windows); auto: windows with --normalize subject, "
-                        "samples with train; samples resumes subject-normalised run folders written before "
-                        "2026-11-27 (default: %(default)s; see docs/performance.md)")
     g.add_argument("--width", type=int, default=None,
                    help="first U-Net level width of both branches (default: the model's, see docs)")
     g.add_argument("--depth", type=int, default=None, help="U-Net depth (default: the model's)")
@@ -104,7 +99,6 @@ def _config(args):
     return TrainConfig(epochs=args.epochs, patience=args.patience, min_epochs=args.min_epochs,
                        batch_size=args.batch_size, input_noise=args.input_noise, lr=args.lr,
                        weight_decay=args.weight_decay, val_fraction=args.val_fraction, balance=args.balance,
-                       normalize_scale=args.normalize_scale,
                        accelerator=args.accelerator, devices=args.devices, strategy=args.strategy,
                        num_nodes=args.num_nodes, model_kwargs=model_kwargs)
 

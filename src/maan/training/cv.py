@@ -38,8 +38,7 @@ from ..models.maan import balance_rule
 from .baselines import BASELINES, LOGISTIC_BASELINES, baseline_features, logistic_baseline, majority_baseline
 from .checkpoint import load_checkpoint, save_checkpoint, versions
 from .module import TrainConfig, modality_balance
-from .normalize import (DEFAULT_NORMALIZE, NORMALIZE_MODES, Normalizer, informative_train_idx, layout_of,
-                        resolve_scale)
+from .normalize import DEFAULT_NORMALIZE, NORMALIZE_MODES, Normalizer, informative_train_idx, layout_of
 from .splits import DEFAULT_PROTOCOL, MIN_INNER_GROUPS, PROTOCOLS, groups_for, inner_split, make_splits
 
 RUN_FORMAT = "maan-cv-run"
@@ -109,7 +108,6 @@ def _validate(models, protocol, normalize, config: TrainConfig):
         raise MaanError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
     if normalize not in NORMALIZE_MODES:
         raise MaanError(f"unknown normalisation {normalize!r}; choose one of {', '.join(NORMALIZE_MODES)}")
-    resolve_scale(normalize, config.normalize_scale)
     batch_ok = config.batch_size == "auto" or (isinstance(config.batch_size, int) and config.batch_size >= 2)
     if config.epochs < 1 or not batch_ok or config.patience < 0 or config.lr <= 0 or config.min_epochs < 0:
         raise MaanError("epochs must be >= 1, batch size 'auto' or >= 2, patience >= 0, min epochs >= 0 and lr > 0")
@@ -181,8 +179,6 @@ def _prepare_run_dir(out: Path, spec: dict, overwrite: bool) -> None:
                          if old_spec.get(key) is False and spec.get(key) not in (False, None)]
                 if old_spec.get("balance_modalities") == "split" and spec.get("balance_modalities") != "split":
                     flags.append("--modality-balance split")
-                if old_spec.get("normalize_scale", "samples") == "samples" and spec.get("normalize_scale") == "windows":
-                    flags.append("--normalize-scale samples")  # written before the scale (or with it)
                 if "--no-input-skip" in flags and "--no-spatial-skip" in flags:  # the first implies the second
                     flags.remove("--no-spatial-skip")
                 hint = f" (a run of the model as it was before: {' '.join(flags)} resumes it)" if flags else ""
@@ -253,10 +249,6 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
     # written before them resume unless they would now train differently
     if any(left_out for _, left_out in fold_train):
         spec["single_class_subjects"] = "left out of training"
-    scale = resolve_scale(normalize, config.normalize_scale)
-    training.pop("normalize_scale")  # recorded resolved, as a top-level key
-    if normalize == "subject" or scale != "samples":  # added on 2026-11-27: what one standardised unit is
-        spec["normalize_scale"] = scale
     groups = groups_for(protocol, features.subject, features.trial)
     if groups is not None and any(2 <= len(np.unique(groups[t])) < MIN_INNER_GROUPS for t, _ in fold_train):
         spec["inner_split"] = f"single windows below {MIN_INNER_GROUPS} groups"
@@ -273,8 +265,7 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
 
     subject_normalizer = None
     if normalize == "subject":  # transductive: every subject's own windows, labels unused
-        subject_normalizer = Normalizer("subject", layout, n_bands, scale=scale).fit(
-            features.ecg, features.eeg, features.subject)
+        subject_normalizer = Normalizer("subject", layout, n_bands).fit(features.ecg, features.eeg, features.subject)
     pooled = None
 
     def fold_dir(k):
@@ -341,8 +332,7 @@ def _train_fold(features, y, target, name, k, train_idx, test_idx, protocol, see
     fold_seed = seed + k
     fit_idx, val_idx = inner_split(protocol, train_idx, y, features.subject, features.trial,
                                    config.val_fraction, fold_seed)
-    normalizer = subject_normalizer if subject_normalizer is not None else Normalizer(
-        "train", layout, n_bands, scale=config.normalize_scale)
+    normalizer = subject_normalizer if subject_normalizer is not None else Normalizer("train", layout, n_bands)
     dm = WindowDataModule(features.ecg, features.eeg, y, features.subject, fit_idx, val_idx, test_idx,
                           batch_size=config.batch_size, balance=config.balance, seed=fold_seed,
                           normalizer=normalizer)
@@ -408,8 +398,7 @@ def _training_record(config: TrainConfig, models=MODEL_NAMES, manifest: dict | N
     and the modality balance."""
     return {**config.to_dict(), "input_skip": _input_skip(config),
             "spatial_skip": _spatial_skip(config, models, manifest),
-            "balance_modalities": _balance_modalities(config, models, normalize),
-            "normalize_scale": resolve_scale(normalize, config.normalize_scale)}
+            "balance_modalities": _balance_modalities(config, models, normalize)}
 
 
 def collect_cv(out, features, features_path, target, models, protocol, n_folds, seed, normalize, config,
@@ -539,7 +528,7 @@ def train_model(features, target: str, out, model: str = "maan", seed: int = 0,
     fit_idx, val_idx = inner_split(val_split, all_idx, y, features.subject, features.trial, config.val_fraction, seed)
     dm = WindowDataModule(features.ecg, features.eeg, y, features.subject, fit_idx, val_idx, None,
                           normalize=normalize, layout=layout, n_bands=n_bands, batch_size=config.batch_size,
-                          balance=config.balance, seed=seed, normalize_scale=config.normalize_scale)
+                          balance=config.balance, seed=seed)
     balance = class_balance(y[all_idx])
     _say(log, f"train {model} on {target} | {len(fit_idx)} fit / {len(val_idx)} validation windows | "
               f"{balance['high_fraction']:.0%} high | {data_label(features.manifest)}")

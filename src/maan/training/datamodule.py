@@ -22,8 +22,7 @@ class WindowDataModule(L.LightningDataModule):
     def __init__(self, ecg: np.ndarray, eeg: np.ndarray, y: np.ndarray, subject: np.ndarray,
                  fit_idx, val_idx, test_idx=None, normalize: str = DEFAULT_NORMALIZE,
                  layout: str = "channels", n_bands: int = 4, batch_size: int | str = "auto",
-                 balance: str = "weights", seed: int = 0, normalizer: Normalizer | None = None,
-                 normalize_scale: str = "auto"):
+                 balance: str = "weights", seed: int = 0, normalizer: Normalizer | None = None):
         super().__init__()
         self.ecg, self.eeg = ecg, eeg
         self.y = np.asarray(y).astype(np.int64)
@@ -34,7 +33,7 @@ class WindowDataModule(L.LightningDataModule):
         # "auto" is resolved here from the number of fit windows (see maan.training.module)
         self.batch_size = resolve_batch_size(batch_size, len(self.fit_idx))
         self.balance, self.seed = balance, seed
-        self.normalizer = normalizer or Normalizer(normalize, layout, n_bands, scale=normalize_scale)
+        self.normalizer = normalizer or Normalizer(normalize, layout, n_bands)
         self.ecg_shape = tuple(ecg.shape[1:])
         self.eeg_shape = tuple(eeg.shape[1:])
         self._ready = False

@@ -62,9 +62,6 @@ class TrainConfig:
     val_fraction: float = 0.1
     input_noise: float = 0.0  # std of Gaussian noise added to the normalised training inputs
     balance: str = "weights"  # class weights in the loss, a balanced sampler, or none
-    # what one standardised unit is (maan.training.normalize): "auto" (the --normalize mode's
-    # default), "samples" or "windows"
-    normalize_scale: str = "auto"
     accelerator: str = "auto"
     devices: str | int = 1
     strategy: str = "auto"

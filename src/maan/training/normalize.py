@@ -11,24 +11,6 @@ Statistics (the lead's design, and what the checkpoint stores):
   for the ``grid`` layout (n, bands*sub-windows, 9, 9) a (bands, 1, 9, 9) array (grid cells
   without an electrode are constant 0 and stay 0). A standard deviation below 1e-8 counts as 1.
 
-Scale (``Normalizer.scale``): what one unit of the standardised RR series is.
-
-* ``samples``: the standard deviation of single beats' RR intervals (pooled over windows), the
-  statistic above; ``train`` mode uses it.
-* ``windows`` (``subject`` mode, since 2026-11-27): the standard deviation *across windows* of
-  the window-mean RR (the mean over each window's beats). The mean is the same. What tells the
-  windows of one person apart is how their heart rates differ, and the beat-to-beat spread
-  within a window varies between people far more than that: respiratory sinus arrhythmia and
-  ectopic beats inflate the beat standard deviation of some hearts two- to threefold against
-  the spread of their windows' heart rates. On the beat scale the same rise of heart rate is
-  then a smaller step for those people than for the ones the model was trained on, and a
-  threshold learned on the latter misses it; on the window scale one unit is each person's own
-  spread of window heart rates, as in the baselines' per-subject standardisation of window
-  features. Fewer than 2 windows with beats (or no spread between them) fall back to the
-  ``samples`` scale. The EEG keeps the per-sub-window scale under both: its window scale was
-  measured too and cost valence on synthetic cohorts (docs/performance.md, "Standardising
-  heart rate on the spread of windows").
-
 Modes (``--normalize``):
 
 * ``train`` (default): one set of statistics fitted on the training windows of the fold only
@@ -49,21 +31,7 @@ from ..errors import MaanError
 
 NORMALIZE_MODES = ("train", "subject")
 DEFAULT_NORMALIZE = "train"
-#: what one standardised unit is (module docstring), and each mode's default
-SCALES = ("samples", "windows")
-MODE_SCALES = {"train": "samples", "subject": "windows"}
 _EPS = 1e-8
-
-
-def resolve_scale(mode: str, scale: str | None = "auto") -> str:
-    """The scale a ``--normalize`` mode uses: ``scale`` as given, or the mode's default for "auto"/None."""
-    if scale in (None, "auto"):
-        if mode not in MODE_SCALES:
-            raise MaanError(f"unknown normalisation {mode!r}; choose one of {', '.join(NORMALIZE_MODES)}")
-        return MODE_SCALES[mode]
-    if scale not in SCALES:
-        raise MaanError(f"unknown normalisation scale {scale!r}; choose auto or one of {', '.join(SCALES)}")
-    return scale
 
 
 def _safe_std(std):
@@ -92,22 +60,12 @@ class Stats:
     n_windows: int = 0
 
     @classmethod
-    def fit(cls, ecg: np.ndarray, eeg: np.ndarray, layout: str = "channels", n_bands: int = 4,
-            scale: str = "samples") -> "Stats":
-        """Statistics of the windows given; ``scale`` "samples" or "windows" (module docstring)."""
+    def fit(cls, ecg: np.ndarray, eeg: np.ndarray, layout: str = "channels", n_bands: int = 4) -> "Stats":
         if len(ecg) == 0:
             raise MaanError("cannot fit normalisation statistics on zero windows")
-        if scale not in SCALES:
-            raise MaanError(f"unknown normalisation scale {scale!r}; choose one of {', '.join(SCALES)}")
-        rr = np.asarray(ecg, dtype=np.float64).reshape(len(ecg), -1)
-        beats = rr[rr != 0]
+        beats = ecg[ecg != 0].astype(np.float64)
         ecg_mean = float(beats.mean()) if beats.size else 0.0
         ecg_std = float(_safe_std(beats.std())) if beats.size > 1 else 1.0
-        if scale == "windows":
-            count = (rr != 0).sum(axis=1)
-            window_means = rr[count > 0].sum(axis=1) / count[count > 0]
-            if window_means.size >= 2 and window_means.std() >= _EPS:
-                ecg_std = float(window_means.std())
         view = _eeg_view(eeg, layout, n_bands).astype(np.float64)
         axes = (0, 2) if layout == "grid" else (0, 3)
         mean = view.mean(axis=axes, keepdims=True)[0]
@@ -148,29 +106,22 @@ class Normalizer:
     n_bands: int = 4
     global_stats: Stats | None = None
     subject_stats: dict[str, Stats] = field(default_factory=dict)
-    #: "samples" or "windows" (module docstring); None: the mode's default (MODE_SCALES)
-    scale: str | None = None
 
     def __post_init__(self):
         if self.mode not in NORMALIZE_MODES:
             raise MaanError(f"unknown normalisation {self.mode!r}; choose one of {', '.join(NORMALIZE_MODES)}")
-        self.scale = resolve_scale(self.mode, self.scale)
-
-    def fit_stats(self, ecg, eeg) -> Stats:
-        """:class:`Stats` of the windows given, at this normaliser's layout and scale."""
-        return Stats.fit(ecg, eeg, self.layout, self.n_bands, self.scale)
 
     def fit(self, ecg, eeg, subject=None, fit_idx=None) -> "Normalizer":
         if self.mode == "train":
             idx = np.arange(len(ecg)) if fit_idx is None else np.asarray(fit_idx)
-            self.global_stats = self.fit_stats(ecg[idx], eeg[idx])
+            self.global_stats = Stats.fit(ecg[idx], eeg[idx], self.layout, self.n_bands)
         else:
             if subject is None:
                 raise MaanError("subject normalisation needs the subject of every window")
             subject = np.asarray(subject)
             for s in np.unique(subject):
                 rows = subject == s
-                self.subject_stats[str(s)] = self.fit_stats(ecg[rows], eeg[rows])
+                self.subject_stats[str(s)] = Stats.fit(ecg[rows], eeg[rows], self.layout, self.n_bands)
         return self
 
     def transform(self, ecg, eeg, subject=None) -> tuple[np.ndarray, np.ndarray]:
@@ -187,12 +138,12 @@ class Normalizer:
             rows = subject == s
             stats = self.subject_stats.get(str(s))
             if stats is None:
-                stats = self.fit_stats(ecg[rows], eeg[rows])
+                stats = Stats.fit(ecg[rows], eeg[rows], self.layout, self.n_bands)
             ecg_out[rows], eeg_out[rows] = stats.apply(ecg[rows], eeg[rows], self.layout, self.n_bands)
         return ecg_out, eeg_out
 
     def to_dict(self) -> dict:
-        out = {"mode": self.mode, "layout": self.layout, "n_bands": self.n_bands, "scale": self.scale}
+        out = {"mode": self.mode, "layout": self.layout, "n_bands": self.n_bands}
         if self.global_stats is not None:
             out["stats"] = self.global_stats.to_dict()
         if self.subject_stats:
@@ -201,16 +152,14 @@ class Normalizer:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Normalizer":
-        # written before the scale existed: every statistic was on the "samples" scale
         return cls(mode=d["mode"], layout=d.get("layout", "channels"), n_bands=int(d.get("n_bands", 4)),
                    global_stats=Stats.from_dict(d["stats"]) if d.get("stats") else None,
-                   subject_stats={k: Stats.from_dict(v) for k, v in d.get("subject_stats", {}).items()},
-                   scale=d.get("scale", "samples"))
+                   subject_stats={k: Stats.from_dict(v) for k, v in d.get("subject_stats", {}).items()})
 
     def for_prediction(self) -> "Normalizer":
         """The normaliser a checkpoint keeps: ``subject`` mode refits on the store it is applied to."""
         if self.mode == "subject":
-            return Normalizer(self.mode, self.layout, self.n_bands, scale=self.scale)
+            return Normalizer(self.mode, self.layout, self.n_bands)
         return self
 
 
