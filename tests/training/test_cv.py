@@ -69,7 +69,7 @@ def test_a_run_written_before_min_epochs_and_input_noise_still_resumes(store, tm
     run_cv(store, "arousal", run_dir, models=("base",), folds=2, config=old_config, progress=False, log=None)
     # the run description as the earlier version wrote it: no min_epochs, no input_noise
     run_json = json.loads((run_dir / "run.json").read_text())
-    for key in ("min_epochs", "input_noise"):
+    for key in ("min_epochs", "input_noise", "mixup"):
         del run_json["spec"]["training"][key]
     (run_dir / "run.json").write_text(json.dumps(run_json))
     monkeypatch.setattr(cvmod, "_train_fold", lambda *a, **k: pytest.fail("a finished fold was trained again"))
@@ -322,3 +322,33 @@ def test_no_input_skip_option_reaches_the_model_kwargs(command):
         "balance_modalities": "raise"}
     assert _config(build_parser().parse_args(base + ["--modality-balance", "split"])).model_kwargs == {
         "balance_modalities": "split"}
+
+
+def test_a_negative_mixup_alpha_is_one_line_and_exit_2(store, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        run_cli(["cv", "--features", str(store), "--target", "arousal", "--mixup", "-1",
+                 "--out", str(tmp_path / "x")], capsys)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and len(err.strip().splitlines()) == 1 and "--mixup" in err
+    with pytest.raises(MaanError, match="mixup"):  # the Python API says the same
+        run_cv(store, "arousal", tmp_path / "y", config={**TINY, "mixup": -1.0}, progress=False, log=None)
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_mixup_auto_is_on_with_subject_statistics_only_and_recorded_resolved(store, tmp_path):
+    from maan.training.module import AUTO_MIXUP_ALPHA, mixup_alpha
+
+    assert mixup_alpha("auto", "subject") == AUTO_MIXUP_ALPHA > 0 and mixup_alpha("auto", "train") == 0.0
+    assert mixup_alpha(0.4, "train") == 0.4
+    run_cv(store, "arousal", tmp_path / "s", models=("base",), protocol="subject-kfold", folds=2,
+           normalize="subject", config=TINY, progress=False, log=None)
+    spec = json.loads((tmp_path / "s" / "run.json").read_text())["spec"]
+    assert spec["training"]["mixup"] == AUTO_MIXUP_ALPHA
+    # a subject-normalised run written before mixup (no key: it trained without) resumes with --mixup 0
+    run_json = json.loads((tmp_path / "s" / "run.json").read_text())
+    del run_json["spec"]["training"]["mixup"]
+    (tmp_path / "s" / "run.json").write_text(json.dumps(run_json))
+    kw = dict(models=("base",), protocol="subject-kfold", folds=2, normalize="subject", progress=False, log=None)
+    with pytest.raises(ConfigMismatchError, match=r"training\.mixup: 0\.0 -> 1\.0.*--mixup 0 resumes it"):
+        run_cv(store, "arousal", tmp_path / "s", config=TINY, **kw)
+    assert run_cv(store, "arousal", tmp_path / "s", config={**TINY, "mixup": 0}, **kw)["training"]["mixup"] == 0.0

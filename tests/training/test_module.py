@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from maan.training.module import (
@@ -159,3 +159,41 @@ def test_grid_layout_model_pools_each_band_and_round_trips_through_a_checkpoint(
     np.testing.assert_allclose(ck.predict_proba(ecg, eeg), fit.module.model.eval()(
         *map(torch.from_numpy, dm.normalizer.transform(ecg, eeg))).softmax(1)[:, 1].detach().numpy(), rtol=1e-5,
         atol=1e-6)
+
+
+def _quiet(module):
+    module.log = lambda *a, **k: None
+    return module
+
+
+def test_mixup_loss_is_the_mixed_cross_entropy():
+    torch.manual_seed(0)
+    module = _quiet(EmotionModule("base", (1, 32), (4, 14, 10), class_weights=[0.7, 1.8], mixup=0.4)).eval()
+    x_ecg, x_eeg = torch.randn(6, 1, 32), torch.randn(6, 4, 14, 10)
+    y = torch.tensor([0, 1, 0, 1, 1, 0])
+    torch.manual_seed(3)
+    loss = module.training_step((x_ecg, x_eeg, y), 0)
+    # the same draws by hand: the weight, then the permutation
+    torch.manual_seed(3)
+    lam = float(torch.distributions.Beta(0.4, 0.4).sample())
+    perm = torch.randperm(6)
+    logits = module(lam * x_ecg + (1 - lam) * x_ecg[perm], lam * x_eeg + (1 - lam) * x_eeg[perm])
+    weight = torch.tensor([0.7, 1.8])
+    expected = (lam * torch.nn.functional.cross_entropy(logits, y, weight=weight)
+                + (1 - lam) * torch.nn.functional.cross_entropy(logits, y[perm], weight=weight))
+    assert 0.0 < lam < 1.0 and not torch.equal(perm, torch.arange(6))
+    assert torch.isclose(loss, expected)
+    assert not torch.isclose(loss, module._loss((x_ecg, x_eeg, y))[0])
+
+
+@settings(max_examples=20, deadline=None)
+@given(alpha=st.floats(0.05, 5.0), label=st.integers(0, 1), seed=st.integers(0, 2**16))
+def test_mixup_of_identical_windows_changes_nothing(alpha, label, seed):
+    # mixing a window with itself (same inputs, same label) is the window: the loss is unchanged
+    torch.manual_seed(0)
+    module = _quiet(EmotionModule("base", (1, 32), (4, 14, 10), mixup=alpha)).eval()
+    x_ecg, x_eeg = torch.randn(1, 1, 32).expand(5, 1, 32), torch.randn(1, 4, 14, 10).expand(5, 4, 14, 10)
+    y = torch.full((5,), label)
+    torch.manual_seed(seed)
+    mixed = module.training_step((x_ecg, x_eeg, y), 0)
+    assert torch.isclose(mixed, module._loss((x_ecg, x_eeg, y))[0], atol=1e-6)

@@ -13,7 +13,19 @@ from .splits import DEFAULT_PROTOCOL, PROTOCOLS
 
 TRAINABLE = ("maan", "base", "ecg-only", "eeg-only")
 _DEFAULTS = dict(epochs=30, patience=5, min_epochs=5, batch_size="auto", lr=1e-3, weight_decay=1e-4,
-                 val_fraction=0.1, input_noise=0.0)
+                 val_fraction=0.1, input_noise=0.0, mixup="auto")
+
+
+def _mixup(value: str):
+    if value == "auto":
+        return value
+    try:
+        alpha = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto or a number >= 0, got {value!r}") from None
+    if not alpha >= 0:
+        raise argparse.ArgumentTypeError(f"expected auto or a number >= 0, got {value!r}")
+    return alpha
 
 
 def _batch_size(value: str):
@@ -47,6 +59,10 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--input-noise", type=float, default=_DEFAULTS["input_noise"],
                    help="std of Gaussian noise added to the standardised training inputs, an augmentation "
                         "(default: %(default)s)")
+    g.add_argument("--mixup", type=_mixup, default=_DEFAULTS["mixup"], metavar="ALPHA",
+                   help="mixup augmentation: train on convex combinations of window pairs and of their labels, "
+                        "weights drawn from Beta(ALPHA, ALPHA); 0 turns it off; auto: 1.0 with --normalize "
+                        "subject, off with --normalize train (default: %(default)s)")
     g.add_argument("--lr", type=float, default=_DEFAULTS["lr"], help="AdamW learning rate (default: %(default)s)")
     g.add_argument("--weight-decay", type=float, default=_DEFAULTS["weight_decay"],
                    help="AdamW weight decay (default: %(default)s)")
@@ -97,7 +113,7 @@ def _config(args):
 
         model_kwargs["balance_modalities"] = balance_rule(args.modality_balance)  # "on" is "raise"
     return TrainConfig(epochs=args.epochs, patience=args.patience, min_epochs=args.min_epochs,
-                       batch_size=args.batch_size, input_noise=args.input_noise, lr=args.lr,
+                       batch_size=args.batch_size, input_noise=args.input_noise, mixup=args.mixup, lr=args.lr,
                        weight_decay=args.weight_decay, val_fraction=args.val_fraction, balance=args.balance,
                        accelerator=args.accelerator, devices=args.devices, strategy=args.strategy,
                        num_nodes=args.num_nodes, model_kwargs=model_kwargs)

@@ -22,6 +22,7 @@ split), so a resumed run gives the same numbers as an uninterrupted one.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -37,7 +38,7 @@ from ..models import DEFAULT_INPUT_SKIP, DEFAULT_SPATIAL_SKIP, MODEL_NAMES
 from ..models.maan import balance_rule
 from .baselines import BASELINES, LOGISTIC_BASELINES, baseline_features, logistic_baseline, majority_baseline
 from .checkpoint import load_checkpoint, save_checkpoint, versions
-from .module import TrainConfig, modality_balance
+from .module import TrainConfig, mixup_alpha, modality_balance
 from .normalize import DEFAULT_NORMALIZE, NORMALIZE_MODES, Normalizer, informative_train_idx, layout_of
 from .splits import DEFAULT_PROTOCOL, MIN_INNER_GROUPS, PROTOCOLS, groups_for, inner_split, make_splits
 
@@ -84,6 +85,12 @@ def _as_config(config) -> TrainConfig:
     raise TypeError(f"config must be a TrainConfig or dict, got {type(config).__name__}")
 
 
+def _resolved(config: TrainConfig, normalize: str) -> TrainConfig:
+    """``config`` with its "auto" settings that depend on the normalisation resolved, so that run
+    descriptions and checkpoints record what was trained."""
+    return dataclasses.replace(config, mixup=mixup_alpha(config.mixup, normalize))
+
+
 def _load(features):
     from ..features.store import load_features
 
@@ -113,6 +120,8 @@ def _validate(models, protocol, normalize, config: TrainConfig):
         raise MaanError("epochs must be >= 1, batch size 'auto' or >= 2, patience >= 0, min epochs >= 0 and lr > 0")
     if config.input_noise < 0:
         raise MaanError("input noise must be >= 0")
+    if config.mixup != "auto" and (isinstance(config.mixup, (str, bool)) or not config.mixup >= 0):
+        raise MaanError(f"mixup must be 'auto' or an alpha >= 0 (0 turns mixup off), got {config.mixup!r}")
     if config.balance not in ("weights", "sampler", "none"):
         raise MaanError(f"unknown class balancing {config.balance!r}; choose weights, sampler or none")
     try:
@@ -137,7 +146,7 @@ def _store_fingerprint(features) -> dict:
 
 #: training settings added after the first release, with the values that reproduce the earlier
 #: behaviour, so that a run folder written before them still resumes
-_LEGACY_TRAINING = {"min_epochs": 0, "input_noise": 0.0}
+_LEGACY_TRAINING = {"min_epochs": 0, "input_noise": 0.0, "mixup": 0.0}
 
 
 def _spec_differences(old: dict, new: dict) -> list[str]:
@@ -179,6 +188,8 @@ def _prepare_run_dir(out: Path, spec: dict, overwrite: bool) -> None:
                          if old_spec.get(key) is False and spec.get(key) not in (False, None)]
                 if old_spec.get("balance_modalities") == "split" and spec.get("balance_modalities") != "split":
                     flags.append("--modality-balance split")
+                if old_spec.get("training", {}).get("mixup") == 0.0 and spec.get("training", {}).get("mixup"):
+                    flags.append("--mixup 0")
                 if "--no-input-skip" in flags and "--no-spatial-skip" in flags:  # the first implies the second
                     flags.remove("--no-spatial-skip")
                 hint = f" (a run of the model as it was before: {' '.join(flags)} resumes it)" if flags else ""
@@ -228,6 +239,7 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
     config = _as_config(config)
     models = tuple(dict.fromkeys(models))
     _validate(models, protocol, normalize, config)
+    config = _resolved(config, normalize)
     features, features_path = _load(features)
     y = _check_target(features, target)
     out = Path(out)
@@ -516,6 +528,7 @@ def train_model(features, target: str, out, model: str = "maan", seed: int = 0,
 
     config = _as_config(config)
     _validate((model,), val_split, normalize, config)
+    config = _resolved(config, normalize)
     features, _ = _load(features)
     y = _check_target(features, target)
     if len(np.unique(y)) < 2:
