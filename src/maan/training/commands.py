@@ -16,28 +16,23 @@ _DEFAULTS = dict(epochs=30, patience=5, min_epochs=5, batch_size="auto", lr=1e-3
                  val_fraction=0.1, input_noise=0.0, mixup="auto")
 
 
-def _mixup(value: str):
-    if value == "auto":
-        return value
-    try:
-        alpha = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected auto or a number >= 0, got {value!r}") from None
-    if not alpha >= 0:
-        raise argparse.ArgumentTypeError(f"expected auto or a number >= 0, got {value!r}")
-    return alpha
+def _auto_or_number(kind, minimum, what: str):
+    """An argparse type: the word ``auto``, or a ``kind`` number >= ``minimum``."""
+    def parse(value: str):
+        if value == "auto":
+            return value
+        try:
+            number = kind(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected 'auto' or {what}, got {value!r}") from None
+        if not number >= minimum:
+            raise argparse.ArgumentTypeError(f"expected 'auto' or {what}, got {value!r}")
+        return number
+    return parse
 
 
-def _batch_size(value: str):
-    if value == "auto":
-        return value
-    try:
-        size = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or an integer >= 2, got {value!r}") from None
-    if size < 2:
-        raise argparse.ArgumentTypeError(f"batch size must be >= 2, got {size}")
-    return size
+_batch_size = _auto_or_number(int, 2, "an integer >= 2")
+_mixup = _auto_or_number(float, 0.0, "a number >= 0")
 
 
 def _devices(value: str):
