@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from maan.models.maan import balance_rule, block_scales, relative_de, spatial_pattern
+from maan.models.maan import balance_rule, block_scales, spatial_pattern
 from maan.models import (
     DEFAULT_ECG_SHAPE,
     DEFAULT_EEG_SHAPE,
@@ -341,39 +341,3 @@ def test_grid_input_skip_averages_each_bands_sub_window_planes():
         assert not torch.allclose(model(x_ecg[..., torch.randperm(32)] * 2, x_eeg), out)  # the ECG mean counts
     with pytest.raises(ValueError, match="grid_bands=3 does not divide the 40 planes"):
         MAAN((1, 32), (40, 9, 9), grid_bands=3, **SMALL)
-
-
-def test_relative_de_known_answer():
-    de = torch.tensor([[[[1.0, 0.0]], [[3.0, 4.0]]]])  # (batch 1, bands 2, electrodes 1, sub-windows 2)
-    torch.testing.assert_close(relative_de(de), torch.tensor([[[[-1.0, -2.0]], [[1.0, 2.0]]]]))
-
-
-@settings(max_examples=25, deadline=None)
-@given(de=arrays(np.float32, (3, 4, 5, 6), elements=st.floats(-5, 5, width=32)),
-       level=arrays(np.float32, (3, 1, 1, 6), elements=st.floats(-20, 20, width=32)))
-def test_relative_de_is_blind_to_a_broadband_level_and_keeps_the_shape(de, level):
-    de, level = torch.from_numpy(de), torch.from_numpy(level)
-    out = relative_de(de)
-    # each sub-window's level over bands and electrodes is removed, its differences are kept
-    torch.testing.assert_close(out.mean(dim=(1, 2)), torch.zeros(3, 6), atol=1e-5, rtol=0)
-    torch.testing.assert_close(relative_de(de + level), out, atol=1e-4, rtol=0)
-    torch.testing.assert_close(out[:, 1] - out[:, 0], de[:, 1] - de[:, 0], atol=1e-4, rtol=0)
-
-
-@pytest.mark.parametrize("name", ["maan", "base", "eeg-only"])
-def test_eeg_relative_model_ignores_a_broadband_eeg_shift(name):
-    torch.manual_seed(0)
-    model = build_model(name, DEFAULT_ECG_SHAPE, DEFAULT_EEG_SHAPE, eeg_relative=True, **SMALL).eval()
-    plain = build_model(name, DEFAULT_ECG_SHAPE, DEFAULT_EEG_SHAPE, **SMALL).eval()
-    assert model.eeg_relative is True and model.config["eeg_relative"] is True and plain.eeg_relative is False
-    x_ecg, x_eeg = inputs(4)
-    shift = torch.randn(4, 1, 1, x_eeg.shape[-1]) * 3
-    with torch.no_grad():
-        torch.testing.assert_close(model(x_ecg, x_eeg + shift), model(x_ecg, x_eeg))
-        assert not torch.allclose(plain(x_ecg, x_eeg + shift), plain(x_ecg, x_eeg))
-
-
-def test_eeg_relative_is_off_where_there_is_no_electrode_axis():
-    assert build_model("ecg-only", DEFAULT_ECG_SHAPE, DEFAULT_EEG_SHAPE, eeg_relative=True).eeg_relative is False
-    grid = build_model("maan", (1, 32), (40, 9, 9), eeg_relative=True, grid_bands=4)
-    assert grid.eeg_relative is False and grid.config["eeg_relative"] is False

@@ -107,9 +107,8 @@ def test_a_version_1_checkpoint_rebuilds_the_model_without_input_skip(tmp_path, 
                            ecg_shape=features.ecg.shape[1:], eeg_shape=features.eeg.shape[1:], target="arousal",
                            normalizer=norm, manifest=features.manifest)
     meta = json.loads(path.with_suffix(".json").read_text())
-    assert meta["format_version"] == 6 and meta["model"]["kwargs"] == {"input_skip": False, "spatial_skip": False,
-                                                                      "balance_modalities": False,
-                                                                      "eeg_relative": False}
+    assert meta["format_version"] == 5 and meta["model"]["kwargs"] == {"input_skip": False, "spatial_skip": False,
+                                                                      "balance_modalities": False}
     # as maan wrote it before input_skip existed: version 1, no such key
     meta["format_version"], meta["model"]["kwargs"] = 1, {}
     path.with_suffix(".json").write_text(json.dumps(meta))
@@ -118,7 +117,7 @@ def test_a_version_1_checkpoint_rebuilds_the_model_without_input_skip(tmp_path, 
     # a checkpoint of today's default records both skips and the balance, so it rebuilds with them
     _, _, new = _save(tmp_path, features)
     assert json.loads(new.with_suffix(".json").read_text())["model"]["kwargs"] == {
-        "input_skip": True, "spatial_skip": True, "balance_modalities": False, "eeg_relative": False}
+        "input_skip": True, "spatial_skip": True, "balance_modalities": False}
     rebuilt = load_checkpoint(new).model
     assert rebuilt.input_skip is True and rebuilt.spatial_skip is True and rebuilt.balance_modalities is False
 
@@ -190,24 +189,3 @@ def test_a_version_4_balanced_checkpoint_rebuilds_with_the_split_rule(tmp_path, 
     assert rebuilt.balance_modalities == "split" and rebuilt.eeg_scale == model.eeg_scale < 1
     x = (torch.from_numpy(features.ecg[:4]), torch.from_numpy(features.eeg[:4]))
     torch.testing.assert_close(rebuilt(*x), model(*x))
-
-
-def test_a_relative_de_model_round_trips_and_a_version_5_checkpoint_rebuilds_without_it(tmp_path, features):
-    torch.manual_seed(0)
-    model = build_model("maan", features.ecg.shape[1:], features.eeg.shape[1:], n_classes=2,
-                        eeg_relative=True).eval()
-    norm = Normalizer("train").fit(features.ecg, features.eeg)
-    path = save_checkpoint(tmp_path / "rel.pt", model, model_name="maan", model_kwargs={},
-                           ecg_shape=features.ecg.shape[1:], eeg_shape=features.eeg.shape[1:], target="arousal",
-                           normalizer=norm, manifest=features.manifest)
-    assert json.loads(path.with_suffix(".json").read_text())["model"]["kwargs"]["eeg_relative"] is True
-    rebuilt = load_checkpoint(path).model
-    x = (torch.from_numpy(features.ecg[:4]), torch.from_numpy(features.eeg[:4]))
-    assert rebuilt.eeg_relative is True
-    torch.testing.assert_close(rebuilt(*x), model(*x))
-    # as maan wrote it before relative DE existed: version 5, no such key
-    meta = json.loads(path.with_suffix(".json").read_text())
-    meta["format_version"] = 5
-    del meta["model"]["kwargs"]["eeg_relative"]
-    path.with_suffix(".json").write_text(json.dumps(meta))
-    assert load_checkpoint(path).model.eeg_relative is False

@@ -322,8 +322,6 @@ def test_no_input_skip_option_reaches_the_model_kwargs(command):
         "balance_modalities": "raise"}
     assert _config(build_parser().parse_args(base + ["--modality-balance", "split"])).model_kwargs == {
         "balance_modalities": "split"}
-    assert _config(build_parser().parse_args(base + ["--eeg-relative", "off"])).model_kwargs == {"eeg_relative": False}
-    assert _config(build_parser().parse_args(base + ["--eeg-relative", "on"])).model_kwargs == {"eeg_relative": True}
 
 
 def test_a_negative_mixup_alpha_is_one_line_and_exit_2(store, tmp_path, capsys):
@@ -354,27 +352,3 @@ def test_mixup_auto_is_on_with_subject_statistics_only_and_recorded_resolved(sto
     with pytest.raises(ConfigMismatchError, match=r"training\.mixup: 0\.0 -> 1\.0.*--mixup 0 resumes it"):
         run_cv(store, "arousal", tmp_path / "s", config=TINY, **kw)
     assert run_cv(store, "arousal", tmp_path / "s", config={**TINY, "mixup": 0}, **kw)["training"]["mixup"] == 0.0
-
-
-def test_eeg_relative_auto_is_on_with_subject_statistics_and_an_older_run_resumes_with_it_off(
-        store, tmp_path, monkeypatch):
-    from maan.training.module import TrainConfig, eeg_relative
-
-    assert eeg_relative("subject") is True and eeg_relative("train") is False
-    assert eeg_relative("subject", {"eeg_relative": False}) is False and eeg_relative("train", {"eeg_relative": True})
-    assert cvmod._eeg_relative(TrainConfig(), ("ecg-only",), None, "subject") is False  # no EEG input
-    assert cvmod._eeg_relative(TrainConfig(), ("maan",), {"config": {"layout": "grid"}}, "subject") is False
-    kw = dict(models=("base",), protocol="subject-kfold", folds=2, normalize="subject", progress=False, log=None)
-    res = run_cv(store, "arousal", tmp_path / "s", config=TINY, **kw)
-    assert res["training"]["eeg_relative"] is True
-    run_json = json.loads((tmp_path / "s" / "run.json").read_text())
-    assert run_json["spec"]["eeg_relative"] is True and run_json["spec"]["training"]["model_kwargs"] == {}
-    checkpoint = json.loads((tmp_path / "s" / "folds" / "fold-00" / "base.json").read_text())
-    assert checkpoint["model"]["kwargs"]["eeg_relative"] is True
-    # a run written before relative DE (no key: it trained without) resumes with --eeg-relative off
-    del run_json["spec"]["eeg_relative"]
-    (tmp_path / "s" / "run.json").write_text(json.dumps(run_json))
-    with pytest.raises(ConfigMismatchError, match=r"eeg_relative: False -> True.*--eeg-relative off resumes it"):
-        run_cv(store, "arousal", tmp_path / "s", config=TINY, **kw)
-    monkeypatch.setattr(cvmod, "_train_fold", lambda *a, **k: pytest.fail("a finished fold was trained again"))
-    run_cv(store, "arousal", tmp_path / "s", config={**TINY, "model_kwargs": {"eeg_relative": False}}, **kw)

@@ -194,7 +194,7 @@ class MAAN(nn.Module):
                  attention_gates: bool = True, classifier_hidden: int = 32,
                  dropout: float = 0.25, input_skip: bool = DEFAULT_INPUT_SKIP,
                  spatial_skip: bool = DEFAULT_SPATIAL_SKIP, grid_bands: int | None = None,
-                 balance_modalities: bool | str = False, eeg_relative: bool = False):
+                 balance_modalities: bool | str = False):
         super().__init__()
         modalities = tuple(modalities)
         if not modalities or len(set(modalities)) != len(modalities) or any(
@@ -277,7 +277,6 @@ class MAAN(nn.Module):
         rule = balance_rule(balance_modalities)
         self.balance_modalities = rule if len(modalities) == 2 else False
         self.ecg_scale, self.eeg_scale = block_scales(self.balance_modalities, ecg_block, eeg_block)
-        self.eeg_relative = bool(eeg_relative) and "eeg" in modalities and grid_bands is None
         self.classifier = nn.Sequential(
             nn.Linear(self.representation_size + self.skip_size, classifier_hidden), nn.ReLU(),
             nn.Dropout(dropout), nn.Linear(classifier_hidden, n_classes),
@@ -289,7 +288,7 @@ class MAAN(nn.Module):
             eeg_widths=None if eeg_widths is None else tuple(eeg_widths),
             classifier_hidden=classifier_hidden, dropout=dropout, input_skip=self.input_skip,
             spatial_skip=self.spatial_skip, grid_bands=self.grid_bands,
-            balance_modalities=self.balance_modalities, eeg_relative=self.eeg_relative, **unet_options,
+            balance_modalities=self.balance_modalities, **unet_options,
         )
 
     def _check_input(self, name: str, x, shape) -> torch.Tensor:
@@ -310,10 +309,7 @@ class MAAN(nn.Module):
         if self.ecg_branch is not None:
             f_ecg = self.ecg_branch(self._check_input("x_ecg", x_ecg, self.ecg_shape))
         if self.eeg_branch is not None:
-            x_eeg = self._check_input("x_eeg", x_eeg, self.eeg_shape)
-            if self.eeg_relative:
-                x_eeg = relative_de(x_eeg)
-            f_eeg = self.eeg_branch(x_eeg)
+            f_eeg = self.eeg_branch(self._check_input("x_eeg", x_eeg, self.eeg_shape))
         if f_ecg is not None and f_eeg is not None and f_ecg.shape[0] != f_eeg.shape[0]:
             raise ValueError(
                 f"x_ecg and x_eeg must hold the same windows, got batch sizes "
@@ -388,11 +384,6 @@ def spatial_pattern(de: torch.Tensor) -> torch.Tensor:
     centred = de - de.mean(dim=-1, keepdim=True)
     spread = centred.pow(2).mean(dim=-1, keepdim=True).sqrt().clamp(min=_SPATIAL_STD_FLOOR)
     return centred / spread
-
-
-def relative_de(de: torch.Tensor) -> torch.Tensor:
-    """Each sub-window's DE minus its mean over bands and electrodes: (batch, bands, electrodes, sub-windows)."""
-    return de - de.mean(dim=(1, 2), keepdim=True)
 
 
 class BaseModel(MAAN):

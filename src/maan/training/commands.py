@@ -85,10 +85,6 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
                         "fast as the large EEG block; auto: on with --normalize subject, off with train; split: "
                         "the first rule (both blocks to half the input), to resume run folders written with it "
                         "(default: %(default)s; see docs/performance.md)")
-    g.add_argument("--eeg-relative", choices=("auto", "on", "off"), default="auto",
-                   help="take each 1-s EEG sub-window's DE relative to its mean over bands and electrodes, "
-                        "dropping broadband level shifts that differ between people; auto: on with --normalize "
-                        "subject, off with train (default: %(default)s; see docs/performance.md)")
     g.add_argument("--seed", type=int, default=0, help="random seed of folds, weights and batches (default: %(default)s)")
     h = p.add_argument_group("hardware (passed to lightning.Trainer)")
     h.add_argument("--accelerator", default="auto", help="cpu, gpu, mps, auto... (default: %(default)s)")
@@ -111,8 +107,6 @@ def _config(args):
         from ..models.maan import balance_rule
 
         model_kwargs["balance_modalities"] = balance_rule(args.modality_balance)  # "on" is "raise"
-    if args.eeg_relative != "auto":
-        model_kwargs["eeg_relative"] = args.eeg_relative == "on"
     return TrainConfig(epochs=args.epochs, patience=args.patience, min_epochs=args.min_epochs,
                        batch_size=args.batch_size, input_noise=args.input_noise, mixup=args.mixup, lr=args.lr,
                        weight_decay=args.weight_decay, val_fraction=args.val_fraction, balance=args.balance,

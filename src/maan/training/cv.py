@@ -38,7 +38,7 @@ from ..models import DEFAULT_INPUT_SKIP, DEFAULT_SPATIAL_SKIP, MODEL_NAMES
 from ..models.maan import balance_rule
 from .baselines import BASELINES, LOGISTIC_BASELINES, baseline_features, logistic_baseline, majority_baseline
 from .checkpoint import load_checkpoint, save_checkpoint, versions
-from .module import TrainConfig, eeg_relative, mixup_alpha, modality_balance
+from .module import TrainConfig, mixup_alpha, modality_balance
 from .normalize import DEFAULT_NORMALIZE, NORMALIZE_MODES, Normalizer, informative_train_idx, layout_of
 from .splits import DEFAULT_PROTOCOL, MIN_INNER_GROUPS, PROTOCOLS, groups_for, inner_split, make_splits
 
@@ -162,7 +162,7 @@ def _spec_differences(old: dict, new: dict) -> list[str]:
 
 #: (run spec key, the option that turns it off) for the model options that became defaults
 _DEFAULT_OFF_FLAGS = (("input_skip", "--no-input-skip"), ("spatial_skip", "--no-spatial-skip"),
-                      ("balance_modalities", "--modality-balance off"), ("eeg_relative", "--eeg-relative off"))
+                      ("balance_modalities", "--modality-balance off"))
 
 
 def _prepare_run_dir(out: Path, spec: dict, overwrite: bool) -> None:
@@ -178,7 +178,6 @@ def _prepare_run_dir(out: Path, spec: dict, overwrite: bool) -> None:
             old_spec.setdefault("input_skip", False)  # written before the model had it
             old_spec.setdefault("spatial_skip", False)  # likewise
             old_spec.setdefault("balance_modalities", False)  # likewise
-            old_spec.setdefault("eeg_relative", False)  # likewise
         if old_spec.get("balance_modalities") is True:  # written when the balance had one rule
             old_spec = {**old_spec, "balance_modalities": "split"}
         if old.get("format") != RUN_FORMAT or old_spec != spec:
@@ -250,13 +249,12 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
     # (absent from runs written before them)
     input_skip, spatial_skip = _input_skip(config), _spatial_skip(config, models, features.manifest)
     balance_modalities = _balance_modalities(config, models, normalize)
-    relative = _eeg_relative(config, models, features.manifest, normalize)
     training["model_kwargs"] = {k: v for k, v in training["model_kwargs"].items()
                                 if k not in _RECORDED_MODEL_KWARGS}
     spec = {"target": target, "protocol": protocol, "folds_requested": int(folds), "folds": len(splits),
             "seed": int(seed), "normalize": normalize, "training": training, "input_skip": input_skip,
             "spatial_skip": spatial_skip, "balance_modalities": balance_modalities,
-            "eeg_relative": relative, "store": _store_fingerprint(features), "fold_fingerprint": _fold_fingerprint(splits)}
+            "store": _store_fingerprint(features), "fold_fingerprint": _fold_fingerprint(splits)}
     # --normalize subject: single-class subjects are left out of training (informative_train_idx)
     fold_train = [informative_train_idx(train_idx, y, features.subject, normalize) for train_idx, _ in splits]
     # rules added on 2026-11-26, named in the spec only where they change a fold, so that runs
@@ -402,17 +400,8 @@ def _balance_modalities(config: TrainConfig, models=MODEL_NAMES, normalize: str 
     return modality_balance(normalize, config.model_kwargs)
 
 
-def _eeg_relative(config: TrainConfig, models=MODEL_NAMES, manifest: dict | None = None,
-                  normalize: str = DEFAULT_NORMALIZE) -> bool:
-    """Whether the run's EEG models take each sub-window's DE relative to its mean over bands and
-    electrodes (not on the topographic grid, nor for ``ecg-only`` runs)."""
-    if not any(m != "ecg-only" for m in models) or (manifest is not None and layout_of(manifest)[0] == "grid"):
-        return False
-    return eeg_relative(normalize, config.model_kwargs)
-
-
 #: model options recorded as top-level keys of the run, not among the training's model_kwargs
-_RECORDED_MODEL_KWARGS = ("input_skip", "spatial_skip", "balance_modalities", "eeg_relative")
+_RECORDED_MODEL_KWARGS = ("input_skip", "spatial_skip", "balance_modalities")
 
 
 def _training_record(config: TrainConfig, models=MODEL_NAMES, manifest: dict | None = None,
@@ -421,8 +410,7 @@ def _training_record(config: TrainConfig, models=MODEL_NAMES, manifest: dict | N
     and the modality balance."""
     return {**config.to_dict(), "input_skip": _input_skip(config),
             "spatial_skip": _spatial_skip(config, models, manifest),
-            "balance_modalities": _balance_modalities(config, models, normalize),
-            "eeg_relative": _eeg_relative(config, models, manifest, normalize)}
+            "balance_modalities": _balance_modalities(config, models, normalize)}
 
 
 def collect_cv(out, features, features_path, target, models, protocol, n_folds, seed, normalize, config,

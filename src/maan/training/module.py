@@ -12,8 +12,7 @@ trained at batch 64 takes one step per epoch and never leaves the majority class
 reason the best-validation weights are only taken from ``min_epochs`` on: on a tiny validation
 set the untrained epoch-0 network often has the lowest loss.
 
-With ``--normalize subject`` training also uses mixup (``mixup="auto"``, :func:`mixup_alpha`),
-the modality balance (:func:`modality_balance`) and relative EEG DE (:func:`eeg_relative`).
+With ``--normalize subject`` training also uses mixup (``mixup="auto"``, :func:`mixup_alpha`).
 
 ``accelerator`` / ``devices`` / ``strategy`` / ``num_nodes`` go to ``lightning.Trainer``
 unchanged, so ``--accelerator gpu --devices 4 --strategy ddp`` trains with DDP. Test-set
@@ -263,23 +262,6 @@ def modality_balance(normalize: str, model_kwargs: dict | None = None) -> str | 
     return "raise" if normalize == "subject" else False
 
 
-def eeg_relative(normalize: str, model_kwargs: dict | None = None) -> bool:
-    """Whether training builds the EEG models with ``eeg_relative`` (each sub-window's DE taken
-    relative to its mean over bands and electrodes): as set in ``model_kwargs``, else on with
-    per-subject normalisation only.
-
-    A broadband shift of the EEG (every band and electrode up or down together: electrode
-    contact, muscle tone, vigilance) can go with a condition in opposite directions in different
-    people; relative DE keeps the spectral and spatial shape and drops that level
-    (docs/performance.md, "Relative DE"). Measured with ``--normalize subject`` only; the paper's
-    Table 1 (``--normalize train``) keeps the paper's input.
-    """
-    model_kwargs = model_kwargs or {}
-    if "eeg_relative" in model_kwargs:
-        return bool(model_kwargs["eeg_relative"])
-    return normalize == "subject"
-
-
 def fit_module(datamodule, model_name: str, config: TrainConfig, seed: int, log_dir=None, log_name="fit",
                progress: bool = False) -> FitResult:
     """Seed, build the module, train it with early stopping; the best-validation weights are kept."""
@@ -291,7 +273,6 @@ def fit_module(datamodule, model_name: str, config: TrainConfig, seed: int, log_
     if datamodule.normalizer.layout == "grid":  # the model's input skip pools each band's planes
         model_kwargs.setdefault("grid_bands", datamodule.normalizer.n_bands)
     model_kwargs["balance_modalities"] = modality_balance(datamodule.normalizer.mode, model_kwargs)
-    model_kwargs["eeg_relative"] = eeg_relative(datamodule.normalizer.mode, model_kwargs)
     module = EmotionModule(model_name, datamodule.ecg_shape, datamodule.eeg_shape, model_kwargs,
                            config.lr, config.weight_decay, weights, config.input_noise,
                            mixup_alpha(config.mixup, datamodule.normalizer.mode))
