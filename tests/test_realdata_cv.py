@@ -47,6 +47,9 @@ def test_subject_held_out_cv_on_eegmat_reports_maan_and_baselines(tmp_path):
     assert [f["n_test"] for f in saved["models"]["maan"]["per_fold"]] == [len(t) for _, t in splits]
     text = format_real_data(results, seen)
     assert text.startswith("REAL DATA") and "Subject02" in text and "logistic" in text
+    # without names, the rows are named from the run's store; with the store gone, by fold number
+    assert format_real_data(results) == text
+    assert "fold 1" in format_real_data({**results, "features": str(tmp_path / "moved")})
     # Subject02's rest recording has no usable ECG: task windows only, so --normalize subject
     # leaves it out of training wherever it is not the held-out subject
     left_out = [b["left_out_subjects"] for b in saved["class_balance"]["per_fold"]]

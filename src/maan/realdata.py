@@ -85,9 +85,13 @@ def pooled_balanced_accuracy(per_fold: list[dict]) -> float | None:
 
 
 def format_real_data(results: dict, subject_names=None) -> str:
-    """The printable section: per held-out subject balanced accuracy of every model and baseline."""
+    """The printable section: per held-out subject balanced accuracy of every model and baseline.
+
+    Rows are named by ``subject_names``, else by the held-out subjects read from the run's feature
+    store (``results["features"]``), else "fold N" when that store is gone.
+    """
     models = list(results["models"])
-    names = subject_names or [f"fold {k + 1}" for k in range(results["folds"])]
+    names = subject_names or _stored_fold_subjects(results) or [f"fold {k + 1}" for k in range(results["folds"])]
     width = max(len(n) for n in names + ["pooled windows", "mean over subjects"]) + 2
     lines = [
         "REAL DATA (eegmat: EEG + ECG, rest vs mental arithmetic; target task = 1 for the _2 recording)",
@@ -119,6 +123,13 @@ def format_real_data(results: dict, subject_names=None) -> str:
     return "\n".join(lines)
 
 
+def _stored_fold_subjects(results: dict) -> list[str] | None:
+    try:
+        return fold_subjects(results["features"], results["folds"])
+    except Exception:  # noqa: BLE001 - labels of the rows only; a moved or deleted store gives "fold N"
+        return None
+
+
 def fold_subjects(features_dir, n_folds: int) -> list[str]:
     """The held-out subject of each loso fold (fold order of maan.training.splits)."""
     from .features.store import load_features
@@ -137,8 +148,4 @@ def demo_real_data(shared_dir, out_dir, progress: bool = True, config=None, over
         return None
     out = Path(out_dir)
     results = run_eegmat_cv(data, out, config=config, progress=progress, log=None, overwrite=overwrite)
-    try:
-        names = fold_subjects(out / "features", results["folds"])
-    except Exception:  # noqa: BLE001 - labels of the rows only
-        names = None
-    return format_real_data(results, names) + f"\n  (results: {out / 'cv-task' / 'results.json'})"
+    return format_real_data(results) + f"\n  (results: {out / 'cv-task' / 'results.json'})"
