@@ -126,7 +126,7 @@ def format_real_data(results: dict, subject_names=None) -> str:
 def _stored_fold_subjects(results: dict) -> list[str] | None:
     try:
         return fold_subjects(results["features"], results["folds"])
-    except Exception:  # noqa: BLE001 - labels of the rows only; a moved or deleted store gives "fold N"
+    except (MaanError, KeyError, TypeError, OSError):  # a moved, deleted or in-memory store: "fold N"
         return None
 
 
