@@ -169,6 +169,8 @@ def _quiet(module):
 def test_mixup_loss_is_the_mixed_cross_entropy():
     torch.manual_seed(0)
     module = _quiet(EmotionModule("base", (1, 32), (4, 14, 10), class_weights=[0.7, 1.8], mixup=0.4)).eval()
+    logged = {}
+    module.log = lambda name, value, **k: logged.__setitem__(name, float(value))
     x_ecg, x_eeg = torch.randn(6, 1, 32), torch.randn(6, 4, 14, 10)
     y = torch.tensor([0, 1, 0, 1, 1, 0])
     torch.manual_seed(3)
@@ -184,6 +186,10 @@ def test_mixup_loss_is_the_mixed_cross_entropy():
     assert 0.0 < lam < 1.0 and not torch.equal(perm, torch.arange(6))
     assert torch.isclose(loss, expected)
     assert not torch.isclose(loss, module._loss((x_ecg, x_eeg, y))[0])
+    # the logged training accuracy is against the mixed labels, weighted like the loss
+    predicted = logits.argmax(1)
+    mixed_acc = lam * (predicted == y).float().mean() + (1 - lam) * (predicted == y[perm]).float().mean()
+    assert logged["train_acc"] == pytest.approx(float(mixed_acc)) and logged["train_loss"] == pytest.approx(float(loss))
 
 
 @settings(max_examples=20, deadline=None)

@@ -128,7 +128,10 @@ class EmotionModule(L.LightningModule):
         logits = self(lam * x_ecg + (1 - lam) * x_ecg[perm], lam * x_eeg + (1 - lam) * x_eeg[perm])
         loss = (lam * F.cross_entropy(logits, y, weight=self.loss_weights)
                 + (1 - lam) * F.cross_entropy(logits, y[perm], weight=self.loss_weights))
-        return loss, logits, y
+        predicted = logits.argmax(dim=1)
+        # accuracy against the mixed labels, weighted as the loss is (a mixed window has no single label)
+        acc = lam * (predicted == y).float().mean() + (1 - lam) * (predicted == y[perm]).float().mean()
+        return loss, acc, len(y)
 
     def training_step(self, batch, batch_idx):
         if self.hparams.input_noise > 0:
@@ -137,13 +140,14 @@ class EmotionModule(L.LightningModule):
             noise = self.hparams.input_noise
             batch = (x_ecg + noise * torch.randn_like(x_ecg), x_eeg + noise * torch.randn_like(x_eeg), y)
         if self.hparams.mixup > 0:
-            loss, logits, y = self._mixup_loss(batch)
+            loss, acc, n = self._mixup_loss(batch)
         else:
             loss, logits, y = self._loss(batch)
-        acc = (logits.argmax(dim=1) == y).float().mean()
-        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
-        # Accuracy in train mode (dropout on, batch statistics), averaged over the epoch's batches.
-        self.log("train_acc", acc, on_step=False, on_epoch=True, batch_size=len(y))
+            acc, n = (logits.argmax(dim=1) == y).float().mean(), len(y)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
+        # Accuracy in train mode (dropout on, batch statistics, mixed windows with mixup), averaged
+        # over the epoch's batches.
+        self.log("train_acc", acc, on_step=False, on_epoch=True, batch_size=n)
         return loss
 
     def validation_step(self, batch, batch_idx):
