@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from maan.models.maan import balance_rule, block_scales, spatial_pattern
+from maan.models.maan import RR_SKIPS, balance_rule, block_scales, rr_summary, spatial_pattern
 from maan.models import (
     DEFAULT_ECG_SHAPE,
     DEFAULT_EEG_SHAPE,
@@ -191,6 +191,41 @@ def test_spatial_pattern_is_a_per_band_z_score_blind_to_offset_and_scale(de, off
     torch.testing.assert_close(z.pow(2).mean(-1)[ok], torch.ones_like(z.mean(-1)[ok]), atol=1e-3, rtol=1e-3)
     moved = spatial_pattern(de * scale + offset)  # a band's common level and gain do not matter
     torch.testing.assert_close(moved[ok], z[ok], atol=2e-3, rtol=2e-3)
+
+
+def test_rr_summary_known_answer():
+    rr = torch.tensor([[[1.0, -2.0, 4.0, 0.0, 0.0, 0.0, 0.0, 0.0]],   # 3 beats of 8 entries
+                       [[0.0] * 8]])                                  # no beats (invalid ECG)
+    torch.testing.assert_close(rr_summary(rr), torch.tensor([[1.0, 3 / 8], [0.0, 0.0]]))
+
+
+@settings(max_examples=30, deadline=None)
+@given(arrays(np.float32, (3, 2, 16), elements=st.floats(-4, 4, width=32)), st.integers(0, 16))
+def test_rr_summary_is_the_mean_over_the_beats_and_the_padded_mean_is_its_product(rr, n_beats):
+    rr = torch.from_numpy(rr)
+    rr[..., n_beats:] = 0.0  # zero-embedded: the beats, then padding
+    summary = rr_summary(rr)
+    mean, fraction = summary[:, :2], summary[:, 2:]
+    beats = rr != 0
+    expected = torch.where(beats.any(-1), rr.sum(-1) / beats.sum(-1).clamp(min=1), torch.zeros(()))
+    torch.testing.assert_close(mean, expected)
+    torch.testing.assert_close(fraction, beats.float().mean(-1))
+    torch.testing.assert_close(mean * fraction, rr.mean(-1), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["maan", "base", "ecg-only", "eeg-only"])
+def test_rr_skip_beats_feeds_two_values_per_ecg_channel(name):
+    padded = build_model(name, rr_skip="padded", **SMALL)
+    beats = build_model(name, rr_skip="beats", **SMALL)
+    has_ecg = name != "eeg-only"
+    assert beats.skip_size - padded.skip_size == (1 if has_ecg else 0)
+    assert beats.rr_skip == ("beats" if has_ecg else "padded") and padded.rr_skip == "padded"
+    assert build_model(name, rr_skip="beats", input_skip=False, **SMALL).rr_skip == "padded"
+    x_ecg, x_eeg = inputs(4)
+    assert beats.eval()(x_ecg if has_ecg else None, None if name == "ecg-only" else x_eeg).shape == (4, 2)
+    with pytest.raises(ValueError, match="rr_skip must be one of"):
+        build_model(name, rr_skip="median", **SMALL)
+    assert RR_SKIPS == ("padded", "beats")
 
 
 def test_spatial_pattern_known_answer_and_flat_band():

@@ -7,6 +7,7 @@ import torch
 
 from maan.errors import ConfigMismatchError, InvalidInputError
 from maan.models import build_model
+from maan.models.maan import DEFAULT_RR_SKIP
 from maan.training.checkpoint import load_checkpoint, save_checkpoint
 from maan.training.normalize import Normalizer
 
@@ -107,8 +108,9 @@ def test_a_version_1_checkpoint_rebuilds_the_model_without_input_skip(tmp_path, 
                            ecg_shape=features.ecg.shape[1:], eeg_shape=features.eeg.shape[1:], target="arousal",
                            normalizer=norm, manifest=features.manifest)
     meta = json.loads(path.with_suffix(".json").read_text())
-    assert meta["format_version"] == 5 and meta["model"]["kwargs"] == {"input_skip": False, "spatial_skip": False,
-                                                                      "balance_modalities": False}
+    assert meta["format_version"] == 6 and meta["model"]["kwargs"] == {"input_skip": False, "spatial_skip": False,
+                                                                      "balance_modalities": False,
+                                                                      "rr_skip": "padded"}
     # as maan wrote it before input_skip existed: version 1, no such key
     meta["format_version"], meta["model"]["kwargs"] = 1, {}
     path.with_suffix(".json").write_text(json.dumps(meta))
@@ -117,7 +119,7 @@ def test_a_version_1_checkpoint_rebuilds_the_model_without_input_skip(tmp_path, 
     # a checkpoint of today's default records both skips and the balance, so it rebuilds with them
     _, _, new = _save(tmp_path, features)
     assert json.loads(new.with_suffix(".json").read_text())["model"]["kwargs"] == {
-        "input_skip": True, "spatial_skip": True, "balance_modalities": False}
+        "input_skip": True, "spatial_skip": True, "balance_modalities": False, "rr_skip": DEFAULT_RR_SKIP}
     rebuilt = load_checkpoint(new).model
     assert rebuilt.input_skip is True and rebuilt.spatial_skip is True and rebuilt.balance_modalities is False
 
@@ -189,3 +191,29 @@ def test_a_version_4_balanced_checkpoint_rebuilds_with_the_split_rule(tmp_path, 
     assert rebuilt.balance_modalities == "split" and rebuilt.eeg_scale == model.eeg_scale < 1
     x = (torch.from_numpy(features.ecg[:4]), torch.from_numpy(features.eeg[:4]))
     torch.testing.assert_close(rebuilt(*x), model(*x))
+
+
+@pytest.mark.parametrize("rr_skip", ["beats", "padded"])
+def test_the_rr_skip_round_trips_and_a_version_5_checkpoint_rebuilds_with_the_padded_mean(tmp_path, features, rr_skip):
+    torch.manual_seed(0)
+    model = build_model("maan", features.ecg.shape[1:], features.eeg.shape[1:], n_classes=2, rr_skip=rr_skip).eval()
+    norm = Normalizer("train").fit(features.ecg, features.eeg)
+    path = save_checkpoint(tmp_path / "rr.pt", model, model_name="maan", model_kwargs={},
+                           ecg_shape=features.ecg.shape[1:], eeg_shape=features.eeg.shape[1:], target="arousal",
+                           normalizer=norm, manifest=features.manifest)
+    x = (torch.from_numpy(features.ecg[:4]), torch.from_numpy(features.eeg[:4]))
+    rebuilt = load_checkpoint(path).model
+    assert rebuilt.rr_skip == rr_skip
+    torch.testing.assert_close(rebuilt(*x), model(*x))
+    # as maan wrote it before the choice existed: version 5, no rr_skip key (always the padded mean)
+    meta = json.loads(path.with_suffix(".json").read_text())
+    del meta["model"]["kwargs"]["rr_skip"]
+    meta["format_version"] = 5
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    if rr_skip == "padded":
+        old = load_checkpoint(path).model
+        assert old.rr_skip == "padded"
+        torch.testing.assert_close(old(*x), model(*x))
+    else:  # the beats model's weights do not fit the model that version 5 describes
+        with pytest.raises(InvalidInputError, match="weights do not fit"):
+            load_checkpoint(path)

@@ -322,6 +322,7 @@ def test_no_input_skip_option_reaches_the_model_kwargs(command):
         "balance_modalities": "raise"}
     assert _config(build_parser().parse_args(base + ["--modality-balance", "split"])).model_kwargs == {
         "balance_modalities": "split"}
+    assert _config(build_parser().parse_args(base + ["--rr-skip", "padded"])).model_kwargs == {"rr_skip": "padded"}
 
 
 def test_a_negative_mixup_alpha_is_one_line_and_exit_2(store, tmp_path, capsys):
@@ -352,3 +353,26 @@ def test_mixup_auto_is_on_with_subject_statistics_only_and_recorded_resolved(sto
     with pytest.raises(ConfigMismatchError, match=r"training\.mixup: 0\.0 -> 1\.0.*--mixup 0 resumes it"):
         run_cv(store, "arousal", tmp_path / "s", config=TINY, **kw)
     assert run_cv(store, "arousal", tmp_path / "s", config={**TINY, "mixup": 0}, **kw)["training"]["mixup"] == 0.0
+
+
+def test_the_rr_skip_is_recorded_and_a_run_written_before_it_resumes_with_rr_skip_padded(store, tmp_path):
+    kw = dict(models=("base",), protocol="subject-kfold", folds=2, progress=False, log=None)
+    res = run_cv(store, "arousal", tmp_path / "r", config={**TINY, "model_kwargs": {"rr_skip": "beats"}}, **kw)
+    spec = json.loads((tmp_path / "r" / "run.json").read_text())["spec"]
+    assert spec["rr_skip"] == "beats" == res["training"]["rr_skip"]
+    assert "rr_skip" not in spec["training"]["model_kwargs"]
+    # a run written before the choice existed (no key: the padded mean) resumes with --rr-skip padded
+    run_json = json.loads((tmp_path / "r" / "run.json").read_text())
+    del run_json["spec"]["rr_skip"]
+    (tmp_path / "r" / "run.json").write_text(json.dumps(run_json))
+    with pytest.raises(ConfigMismatchError, match=r"rr_skip: 'padded' -> 'beats'.*--rr-skip padded resumes it"):
+        run_cv(store, "arousal", tmp_path / "r", config={**TINY, "model_kwargs": {"rr_skip": "beats"}}, **kw)
+    resumed = run_cv(store, "arousal", tmp_path / "r", config={**TINY, "model_kwargs": {"rr_skip": "padded"}}, **kw)
+    assert resumed["training"]["rr_skip"] == "padded"
+    # an EEG-only run has no ECG skip: nothing recorded, and an old one resumes as it is
+    run_cv(store, "arousal", tmp_path / "e", config=TINY, **{**kw, "models": ("eeg-only",)})
+    run_json = json.loads((tmp_path / "e" / "run.json").read_text())
+    assert run_json["spec"]["rr_skip"] is None
+    del run_json["spec"]["rr_skip"]
+    (tmp_path / "e" / "run.json").write_text(json.dumps(run_json))
+    run_cv(store, "arousal", tmp_path / "e", config=TINY, **{**kw, "models": ("eeg-only",)})

@@ -80,6 +80,11 @@ DEFAULT_DEPTH = 2
 DEFAULT_INPUT_SKIP = True
 #: ... and the EEG's per-window spatial pattern (module docstring); since 2026-11-26
 DEFAULT_SPATIAL_SKIP = True
+#: what the ECG part of the input skip carries per ECG channel: "padded" (the mean over the
+#: zero-padded series) or "beats" (the mean over the beats and the fraction of entries that are
+#: beats; measured on 2026-11-27, not adopted: docs/performance.md, "The RR skip")
+RR_SKIPS = ("padded", "beats")
+DEFAULT_RR_SKIP = "padded"
 #: the rules of ``balance_modalities``: "raise" (``True``) and "split" (checkpoint format 4)
 BALANCE_RULES = ("raise", "split")
 #: floor of the across-electrode standard deviation in the spatial skip (flat windows)
@@ -175,6 +180,10 @@ class MAAN(nn.Module):
             smaller modality's block of the classifier input by d_max / d_m; ``"split"`` (the
             rule of checkpoint format 4) scales each block by D / (2 d_m); ``False`` leaves
             them (module docstring). No effect on a single-modality model.
+        rr_skip: with ``input_skip``, what the ECG part of the skip holds per ECG channel:
+            ``"padded"`` (default; checkpoints before format 6) the mean over the zero-padded
+            RR series, ``"beats"`` the mean over the beats and the beat fraction
+            (:func:`rr_summary`; measured, not the default: docs/performance.md, "The RR skip").
         grid_bands: for the topographic-grid EEG input (bands*sub-windows, 9, 9), its number
             of bands (planes are band-major), so that the skip averages each band's
             sub-window planes; ``None``: the EEG input is (bands, electrodes, sub-windows).
@@ -194,7 +203,7 @@ class MAAN(nn.Module):
                  attention_gates: bool = True, classifier_hidden: int = 32,
                  dropout: float = 0.25, input_skip: bool = DEFAULT_INPUT_SKIP,
                  spatial_skip: bool = DEFAULT_SPATIAL_SKIP, grid_bands: int | None = None,
-                 balance_modalities: bool | str = False):
+                 balance_modalities: bool | str = False, rr_skip: str = DEFAULT_RR_SKIP):
         super().__init__()
         modalities = tuple(modalities)
         if not modalities or len(set(modalities)) != len(modalities) or any(
@@ -218,6 +227,8 @@ class MAAN(nn.Module):
             raise ValueError(f"width must be >= 1 and depth >= 0, got {width}, {depth}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if rr_skip not in RR_SKIPS:
+            raise ValueError(f"rr_skip must be one of {RR_SKIPS}, got {rr_skip!r}")
 
         default_widths = tuple(width * 2 ** level for level in range(depth + 1))
         unet_options = dict(n_units=n_units, kernel_size=kernel_size, activation=activation,
@@ -267,11 +278,11 @@ class MAAN(nn.Module):
                         else self.eeg_shape[0] * self.eeg_shape[1])
         if self.spatial_skip:  # the pooled DE and its z-scored spatial pattern
             eeg_skip *= 2
-        self.skip_size = (
-            (self.ecg_shape[0] if self.ecg_branch else 0) + (eeg_skip if self.eeg_branch else 0)
-        ) if self.input_skip else 0
+        self.rr_skip = rr_skip if self.input_skip and "ecg" in modalities else DEFAULT_RR_SKIP
+        ecg_skip = (self.ecg_shape[0] * (2 if self.rr_skip == "beats" else 1)) if self.ecg_branch else 0
+        self.skip_size = (ecg_skip + (eeg_skip if self.eeg_branch else 0)) if self.input_skip else 0
         # sizes of each modality's block of the classifier input, and the block scales
-        ecg_block = ((self.ecg_branch.out_channels + (self.ecg_shape[0] if self.input_skip else 0))
+        ecg_block = ((self.ecg_branch.out_channels + (ecg_skip if self.input_skip else 0))
                      if self.ecg_branch else 0)
         eeg_block = self.representation_size + self.skip_size - ecg_block
         rule = balance_rule(balance_modalities)
@@ -288,7 +299,7 @@ class MAAN(nn.Module):
             eeg_widths=None if eeg_widths is None else tuple(eeg_widths),
             classifier_hidden=classifier_hidden, dropout=dropout, input_skip=self.input_skip,
             spatial_skip=self.spatial_skip, grid_bands=self.grid_bands,
-            balance_modalities=self.balance_modalities, **unet_options,
+            balance_modalities=self.balance_modalities, rr_skip=self.rr_skip, **unet_options,
         )
 
     def _check_input(self, name: str, x, shape) -> torch.Tensor:
@@ -328,7 +339,8 @@ class MAAN(nn.Module):
         parts = list(zip(pooled, scales))
         if self.input_skip:
             if f_ecg is not None:
-                parts.append((x_ecg.mean(dim=-1), self.ecg_scale))
+                parts.append((rr_summary(x_ecg) if self.rr_skip == "beats" else x_ecg.mean(dim=-1),
+                              self.ecg_scale))
             if f_eeg is not None:
                 if self.grid_bands:  # planes are (band, sub-window): average each band's planes
                     n, planes, h, w = x_eeg.shape
@@ -374,6 +386,19 @@ def block_scales(rule, ecg_block: int, eeg_block: int) -> tuple[float, float]:
         return total / (2 * ecg_block), total / (2 * eeg_block)
     largest = max(ecg_block, eeg_block)  # "raise": the smaller block up to the larger one's total
     return largest / ecg_block, largest / eeg_block
+
+
+def rr_summary(rr: torch.Tensor) -> torch.Tensor:
+    """Per channel, the mean of a zero-embedded RR series over its beats and its beat fraction.
+
+    ``rr`` (batch, channels, length), standardised so that padding is exactly 0: returns (batch,
+    2 * channels), the means (0 for a window without beats) then the fractions of non-zero
+    entries. The mean over the padded series mixes the two (it is their product).
+    """
+    beats = (rr != 0).to(rr.dtype)
+    count = beats.sum(dim=-1)
+    mean = rr.sum(dim=-1) / count.clamp(min=1.0)
+    return torch.cat([mean, count / rr.shape[-1]], dim=1)
 
 
 def spatial_pattern(de: torch.Tensor) -> torch.Tensor:

@@ -28,11 +28,12 @@ from ..models import MODEL_NAMES, build_model
 from .normalize import Normalizer
 
 CHECKPOINT_FORMAT = "maan-checkpoint"
-CHECKPOINT_VERSION = 5
+CHECKPOINT_VERSION = 6
 #: version 1 predates the model's ``input_skip`` (and always meant a model without it),
 #: version 2 its ``spatial_skip``, version 3 its ``balance_modalities`` (always without them);
-#: in version 4 ``balance_modalities: true`` meant the "split" rule (version 5 names the rule)
-READABLE_VERSIONS = (1, 2, 3, 4, 5)
+#: in version 4 ``balance_modalities: true`` meant the "split" rule (version 5 names the rule);
+#: versions 1-5 predate ``rr_skip`` (always the mean over the padded RR series)
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)
 # preprocessing settings that change what a network input means; a store that differs in any
 # of them cannot be fed to a checkpoint
 FEATURE_KEYS = ("window_seconds", "subwindow_seconds", "bands", "rr_length", "de_method", "layout")
@@ -57,7 +58,8 @@ def paths(path) -> tuple[Path, Path]:
 def _model_kwargs(model, model_kwargs) -> dict:
     kwargs = {**dict(model_kwargs or {}), "input_skip": bool(getattr(model, "input_skip", False)),
               "spatial_skip": bool(getattr(model, "spatial_skip", False)),
-              "balance_modalities": getattr(model, "balance_modalities", False) or False}
+              "balance_modalities": getattr(model, "balance_modalities", False) or False,
+              "rr_skip": getattr(model, "rr_skip", "padded")}
     if getattr(model, "grid_bands", None):
         kwargs["grid_bands"] = int(model.grid_bands)
     return kwargs
@@ -76,7 +78,7 @@ def save_checkpoint(path, model: torch.nn.Module, *, model_name: str, model_kwar
         "format_version": CHECKPOINT_VERSION,
         "weights": pt.name,
         "weights_sha256": hashlib.sha256(data).hexdigest(),
-        # written out from the model itself: input_skip, spatial_skip, balance_modalities (so that
+        # written out from the model itself: input_skip, spatial_skip, balance_modalities, rr_skip (so that
         # a later change of their defaults cannot misread them) and grid_bands (set by
         # fit_module for the grid layout)
         "model": {"name": model_name, "n_classes": 2, "kwargs": _model_kwargs(model, model_kwargs)},
@@ -182,6 +184,8 @@ def load_checkpoint(path) -> Checkpoint:
             kwargs.setdefault("spatial_skip", False)
         if meta["format_version"] in (1, 2, 3):
             kwargs.setdefault("balance_modalities", False)
+        if meta["format_version"] <= 5:
+            kwargs.setdefault("rr_skip", "padded")
         if meta["format_version"] == 4 and kwargs.get("balance_modalities") is True:
             kwargs["balance_modalities"] = "split"
         model = build_model(name, tuple(meta["ecg_shape"]), tuple(meta["eeg_shape"]),

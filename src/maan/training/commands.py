@@ -80,6 +80,11 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-spatial-skip", dest="spatial_skip", action="store_false",
                    help="the input skip carries the pooled EEG only, not also its per-window spatial pattern "
                         "(default: it does, which helps valence; see docs/performance.md)")
+    g.add_argument("--rr-skip", choices=("padded", "beats"), default=None,
+                   help="what the input skip carries of the ECG: the mean over the zero-padded RR series (padded, "
+                        "the default) or the mean of the standardised RR intervals over the window's beats plus "
+                        "the beat fraction (beats: measured on 2026-11-27 and not made the default, "
+                        "docs/performance.md, \"The RR skip\")")
     g.add_argument("--modality-balance", choices=("auto", "on", "off", "split"), default="auto",
                    help="scale the small ECG block of the classifier input up so that it moves the logits as "
                         "fast as the large EEG block; auto: on with --normalize subject, off with train; split: "
@@ -103,6 +108,8 @@ def _config(args):
         model_kwargs["input_skip"] = False
     if not args.spatial_skip:
         model_kwargs["spatial_skip"] = False
+    if args.rr_skip is not None:
+        model_kwargs["rr_skip"] = args.rr_skip
     if args.modality_balance != "auto":
         from ..models.maan import balance_rule
 

@@ -35,7 +35,7 @@ from ..errors import ConfigMismatchError, InvalidInputError, MaanError
 from ..evaluation.metrics import binary_metrics, class_balance, summarize
 from ..features.store import atomic_write_json, config_hash
 from ..models import DEFAULT_INPUT_SKIP, DEFAULT_SPATIAL_SKIP, MODEL_NAMES
-from ..models.maan import balance_rule
+from ..models.maan import DEFAULT_RR_SKIP, balance_rule
 from .baselines import BASELINES, LOGISTIC_BASELINES, baseline_features, logistic_baseline, majority_baseline
 from .checkpoint import load_checkpoint, save_checkpoint, versions
 from .module import TrainConfig, mixup_alpha, modality_balance
@@ -180,6 +180,9 @@ def _prepare_run_dir(out: Path, spec: dict, overwrite: bool) -> None:
             old_spec.setdefault("balance_modalities", False)  # likewise
         if old_spec.get("balance_modalities") is True:  # written when the balance had one rule
             old_spec = {**old_spec, "balance_modalities": "split"}
+        if isinstance(old_spec.get("training"), dict):
+            # written before the model had the choice: the padded mean, wherever the run has an ECG skip
+            old_spec.setdefault("rr_skip", "padded" if spec.get("rr_skip") else None)
         if old.get("format") != RUN_FORMAT or old_spec != spec:
             if not overwrite:
                 changed = _spec_differences(old_spec, spec)
@@ -188,6 +191,8 @@ def _prepare_run_dir(out: Path, spec: dict, overwrite: bool) -> None:
                          if old_spec.get(key) is False and spec.get(key) not in (False, None)]
                 if old_spec.get("balance_modalities") == "split" and spec.get("balance_modalities") != "split":
                     flags.append("--modality-balance split")
+                if old_spec.get("rr_skip") == "padded" and spec.get("rr_skip") not in ("padded", None):
+                    flags.append("--rr-skip padded")
                 if old_spec.get("training", {}).get("mixup") == 0.0 and spec.get("training", {}).get("mixup"):
                     flags.append("--mixup 0")
                 if "--no-input-skip" in flags and "--no-spatial-skip" in flags:  # the first implies the second
@@ -249,11 +254,12 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
     # (absent from runs written before them)
     input_skip, spatial_skip = _input_skip(config), _spatial_skip(config, models, features.manifest)
     balance_modalities = _balance_modalities(config, models, normalize)
+    rr_skip = _rr_skip(config, models)
     training["model_kwargs"] = {k: v for k, v in training["model_kwargs"].items()
                                 if k not in _RECORDED_MODEL_KWARGS}
     spec = {"target": target, "protocol": protocol, "folds_requested": int(folds), "folds": len(splits),
             "seed": int(seed), "normalize": normalize, "training": training, "input_skip": input_skip,
-            "spatial_skip": spatial_skip, "balance_modalities": balance_modalities,
+            "spatial_skip": spatial_skip, "balance_modalities": balance_modalities, "rr_skip": rr_skip,
             "store": _store_fingerprint(features), "fold_fingerprint": _fold_fingerprint(splits)}
     # --normalize subject: single-class subjects are left out of training (informative_train_idx)
     fold_train = [informative_train_idx(train_idx, y, features.subject, normalize) for train_idx, _ in splits]
@@ -400,8 +406,16 @@ def _balance_modalities(config: TrainConfig, models=MODEL_NAMES, normalize: str 
     return modality_balance(normalize, config.model_kwargs)
 
 
+def _rr_skip(config: TrainConfig, models=MODEL_NAMES) -> str | None:
+    """What the ECG part of the run's input skip carries ("beats" or "padded"); None when no model of
+    the run has it (no input skip, or no ECG branch)."""
+    if not _input_skip(config) or not any(m != "eeg-only" for m in models):
+        return None
+    return config.model_kwargs.get("rr_skip", DEFAULT_RR_SKIP)
+
+
 #: model options recorded as top-level keys of the run, not among the training's model_kwargs
-_RECORDED_MODEL_KWARGS = ("input_skip", "spatial_skip", "balance_modalities")
+_RECORDED_MODEL_KWARGS = ("input_skip", "spatial_skip", "balance_modalities", "rr_skip")
 
 
 def _training_record(config: TrainConfig, models=MODEL_NAMES, manifest: dict | None = None,
@@ -410,7 +424,8 @@ def _training_record(config: TrainConfig, models=MODEL_NAMES, manifest: dict | N
     and the modality balance."""
     return {**config.to_dict(), "input_skip": _input_skip(config),
             "spatial_skip": _spatial_skip(config, models, manifest),
-            "balance_modalities": _balance_modalities(config, models, normalize)}
+            "balance_modalities": _balance_modalities(config, models, normalize),
+            "rr_skip": _rr_skip(config, models)}
 
 
 def collect_cv(out, features, features_path, target, models, protocol, n_folds, seed, normalize, config,
