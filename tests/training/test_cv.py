@@ -369,6 +369,10 @@ def test_the_rr_skip_is_recorded_and_a_run_written_before_it_resumes_with_rr_ski
         run_cv(store, "arousal", tmp_path / "r", config={**TINY, "model_kwargs": {"rr_skip": "beats"}}, **kw)
     resumed = run_cv(store, "arousal", tmp_path / "r", config={**TINY, "model_kwargs": {"rr_skip": "padded"}}, **kw)
     assert resumed["training"]["rr_skip"] == "padded"
+    # and the other way round: a beats run asked to resume with the default names the option that resumes it
+    run_cv(store, "arousal", tmp_path / "b", config={**TINY, "model_kwargs": {"rr_skip": "beats"}}, **kw)
+    with pytest.raises(ConfigMismatchError, match=r"rr_skip: 'beats' -> 'padded'.*--rr-skip beats resumes it"):
+        run_cv(store, "arousal", tmp_path / "b", config=TINY, **kw)
     # an EEG-only run has no ECG skip: nothing recorded, and an old one resumes as it is
     run_cv(store, "arousal", tmp_path / "e", config=TINY, **{**kw, "models": ("eeg-only",)})
     run_json = json.loads((tmp_path / "e" / "run.json").read_text())

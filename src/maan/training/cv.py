@@ -191,13 +191,13 @@ def _prepare_run_dir(out: Path, spec: dict, overwrite: bool) -> None:
                          if old_spec.get(key) is False and spec.get(key) not in (False, None)]
                 if old_spec.get("balance_modalities") == "split" and spec.get("balance_modalities") != "split":
                     flags.append("--modality-balance split")
-                if old_spec.get("rr_skip") == "padded" and spec.get("rr_skip") not in ("padded", None):
-                    flags.append("--rr-skip padded")
+                if old_spec.get("rr_skip") and spec.get("rr_skip") and old_spec["rr_skip"] != spec["rr_skip"]:
+                    flags.append(f"--rr-skip {old_spec['rr_skip']}")
                 if old_spec.get("training", {}).get("mixup") == 0.0 and spec.get("training", {}).get("mixup"):
                     flags.append("--mixup 0")
                 if "--no-input-skip" in flags and "--no-spatial-skip" in flags:  # the first implies the second
                     flags.remove("--no-spatial-skip")
-                hint = f" (a run of the model as it was before: {' '.join(flags)} resumes it)" if flags else ""
+                hint = f" (a run of the model as it was then: {' '.join(flags)} resumes it)" if flags else ""
                 raise ConfigMismatchError(
                     f"{out}: holds a run with another configuration (differs in: {'; '.join(changed) or 'format'})"
                     f"{hint}; pass the same options to resume it, use another --out, or --overwrite to discard it")
