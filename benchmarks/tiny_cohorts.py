@@ -11,6 +11,12 @@ keys of its own:
   whole subjects whenever there are 2 or more, as before MIN_INNER_GROUPS) or ``"windows"``;
 * ``"model"``: ``maan`` (default), ``base``, ``ecg-only`` or ``eeg-only``.
 
+``--reversed-eeg F`` draws from a cohort like the demo's in which a fraction F of the subjects
+have their EEG arousal response reversed (``maan.data.synthetic.synth_amigos(...,
+reversed_eeg_fraction=F)``; their heart rate still rises with arousal): real subjects differ
+more than the default cohort's, and there the EEG's arousal pattern does not transfer between
+subjects while heart rate does. The cohort is built in the work folder when missing.
+
 Example (the figures in docs/performance.md, "Small stores")::
 
     python benchmarks/tiny_cohorts.py --subjects 3 '{"inner": "grouped"}' '{"inner": "windows"}'
@@ -48,6 +54,22 @@ def draws(features, n_subjects: int, n_draws: int, seed: int = 0,
     return out
 
 
+def reversed_eeg_store(work: Path, fraction: float) -> Path:
+    """The store of the demo-like cohort (8 subjects, seed 0, the demo's trial lengths) with a
+    fraction of the subjects' EEG arousal response reversed; built in ``work`` when missing."""
+    import maan
+    from maan.data.synthetic import COHORT_MARKER_FILE
+    from maan.features.pipeline import PreprocessConfig, preprocess
+
+    cohort, store = work / f"reversed-eeg-{fraction:g}-cohort", work / f"reversed-eeg-{fraction:g}-features"
+    if not (store / "manifest.json").exists():
+        if not (cohort / COHORT_MARKER_FILE).exists():
+            maan.synth_cohort("amigos", cohort, n_subjects=8, seed=0, short_seconds=(30.0, 60.0),
+                              long_seconds=(120.0, 180.0), reversed_eeg_fraction=fraction)
+        preprocess("amigos", cohort, store, PreprocessConfig(dataset="amigos"), jobs=2, progress=False)
+    return store
+
+
 def inner(rule: str, train_idx, y, subject, trial, config, seed):
     from sklearn.model_selection import StratifiedGroupKFold
 
@@ -68,7 +90,7 @@ def run_cohort(features, idx, target: str, overrides: dict, seed: int = 0) -> di
     """Pooled balanced accuracy of maan and the logistic baseline, LOSO on the windows ``idx``."""
     from sklearn.metrics import balanced_accuracy_score
 
-    from maan.training.baselines import logistic_baseline, window_features
+    from maan.training.baselines import hr_band_features, logistic_baseline, window_features
     from maan.training.datamodule import WindowDataModule
     from maan.training.module import TrainConfig, fit_module, predict_proba
     from maan.training.normalize import Normalizer, informative_train_idx, layout_of
@@ -82,7 +104,8 @@ def run_cohort(features, idx, target: str, overrides: dict, seed: int = 0) -> di
     subject, trial = np.asarray(features.subject)[idx], np.asarray(features.trial)[idx]
     y = np.asarray(features.labels[target])[idx].astype(int)
     pooled = window_features(ecg, eeg, layout, n_bands)
-    truth, preds = [], {"maan": [], "logistic": []}
+    hr_band = hr_band_features(ecg, eeg, layout, n_bands)
+    truth, preds = [], {"maan": [], "logistic": [], "hr-band": []}
     for k, (train_idx, test_idx) in enumerate(make_splits("loso", y, subject, trial, 0, seed)):
         train_idx, _ = informative_train_idx(train_idx, y, subject, "subject")
         fit_idx, val_idx = inner(rule, train_idx, y, subject, trial, config, seed + k)
@@ -92,6 +115,7 @@ def run_cohort(features, idx, target: str, overrides: dict, seed: int = 0) -> di
         ecg_t, eeg_t, y_t = dm.test_arrays()
         preds["maan"].append((predict_proba(fit.module, ecg_t, eeg_t) >= 0.5).astype(int))
         preds["logistic"].append(logistic_baseline(pooled, y, train_idx, test_idx, "subject", subject, seed)[0])
+        preds["hr-band"].append(logistic_baseline(hr_band, y, train_idx, test_idx, "subject", subject, seed)[0])
         truth.append(y_t)
     y_all = np.concatenate(truth)
     return {m: float(balanced_accuracy_score(y_all, np.concatenate(p))) for m, p in preds.items()}
@@ -109,15 +133,23 @@ def main(argv=None) -> int:
                    help="seed of the draws (default: the number of subjects); another seed gives fresh cohorts")
     p.add_argument("--work", default=str(HERE / ".cache" / "small_data"), metavar="DIR",
                    help="small_data.py's work folder (the demo cohort's store is built there if missing)")
+    p.add_argument("--reversed-eeg", type=float, default=0.0, metavar="F",
+                   help="draw from a demo-like cohort in which a fraction F of the subjects have their EEG "
+                        "arousal response reversed (default 0: the demo cohort itself)")
     args = p.parse_args(argv)
     from small_data import stores
 
     import maan
 
+    if not 0.0 <= args.reversed_eeg <= 1.0:
+        p.error("--reversed-eeg must be between 0 and 1")
     logging.getLogger("lightning").setLevel(logging.ERROR)
-    store = Path(args.work) / "demo-features"
-    if not (store / "manifest.json").exists():
-        stores(Path(args.work), progress=False)
+    if args.reversed_eeg > 0:
+        store = reversed_eeg_store(Path(args.work), args.reversed_eeg)
+    else:
+        store = Path(args.work) / "demo-features"
+        if not (store / "manifest.json").exists():
+            stores(Path(args.work), progress=False)
     features = maan.load_features(store)
     draw_seed = args.subjects if args.draw_seed is None else args.draw_seed
     counts = np.unique(np.asarray(features.subject), return_counts=True)[1]
@@ -125,17 +157,20 @@ def main(argv=None) -> int:
         p.error(f"--windows must be 1 to {counts.min()} (the fewest windows of a subject in {store})")
     cohorts = draws(features, args.subjects, args.draws, seed=draw_seed, windows=args.windows)
     print(f"machine: {machine()}")
+    print(f"store: {store}")
     print(f"{args.draws} draws (seed {draw_seed}) of {args.subjects} synthetic subjects x {args.windows} windows, loso, "
           "--normalize subject; pooled balanced accuracy (arousal, valence per draw)")
     for text in args.configs:
         start = time.perf_counter()
         rows = [run_cohort(features, idx, target, json.loads(text)) for idx in cohorts
                 for target in ("arousal", "valence")]
-        mean = {m: np.mean([r[m] for r in rows]) for m in ("maan", "logistic")}
-        print(f"\nconfig {text}  ({time.perf_counter() - start:.0f} s): mean maan {mean['maan']:.3f}, "
-              f"logistic {mean['logistic']:.3f}")
-        print("  maan     " + " ".join(f"{r['maan']:.2f}" for r in rows))
-        print("  logistic " + " ".join(f"{r['logistic']:.2f}" for r in rows))
+        mean = {m: np.mean([r[m] for r in rows]) for m in ("maan", "logistic", "hr-band")}
+        by_target = {t: np.mean([r["maan"] for r in rows[i::2]]) for i, t in enumerate(("arousal", "valence"))}
+        print(f"\nconfig {text}  ({time.perf_counter() - start:.0f} s): mean maan {mean['maan']:.3f} "
+              f"(arousal {by_target['arousal']:.3f}, valence {by_target['valence']:.3f}), "
+              f"logistic {mean['logistic']:.3f}, hr-band {mean['hr-band']:.3f}")
+        for m in ("maan", "logistic", "hr-band"):
+            print(f"  {m:9s}" + " ".join(f"{r[m]:.2f}" for r in rows))
     return 0
 
 

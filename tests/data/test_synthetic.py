@@ -245,11 +245,16 @@ def test_output_folder_safety(tmp_path):
 @pytest.fixture(scope="module")
 def physio_table(tmp_path_factory):
     """Per-trial measurements of a small cohort, via a standard R-peak detector and Welch PSD."""
-    import neurokit2 as nk
-
     out = tmp_path_factory.mktemp("physio")
     paths = S.synth_amigos(out, n_subjects=6, seed=11, short_seconds=(30.0, 40.0),
                            long_seconds=(30.0, 40.0), nan_fraction=0.0)
+    return _measure_trials(paths)
+
+
+def _measure_trials(paths):
+    """Rows of subject, arousal, valence, heart rate, ln RMSSD, posterior alpha, beta/gamma, asymmetry."""
+    import neurokit2 as nk
+
     ch = list(config.AMIGOS_EEG_CHANNELS)
     post = [ch.index(c) for c in ("O1", "O2", "P7", "P8")]
     right = [ch.index(c) for c in ("F4", "AF4", "F8")]
@@ -293,6 +298,30 @@ def test_physiology_follows_ratings(physio_table):
     assert _within_corr(tab, AROUSAL, ALPHA) < -0.4  # alpha down with arousal
     assert _within_corr(tab, AROUSAL, FAST) > 0.3  # beta/gamma up with arousal
     assert _within_corr(tab, VALENCE, ASYM) > 0.4  # right-minus-left frontal alpha with valence
+
+
+def test_reversed_eeg_subjects_keep_their_heart_rate_and_reverse_alpha_and_beta(tmp_path):
+    kw = dict(n_subjects=6, seed=11, short_seconds=(30.0, 40.0), long_seconds=(30.0, 40.0), nan_fraction=0.0)
+    paths = S.synth_amigos(tmp_path / "r", reversed_eeg_fraction=0.5, **kw)
+    truth = json.loads((tmp_path / "r" / S.MARKER_FILE).read_text())
+    assert truth["parameters"]["reversed_eeg_fraction"] == 0.5
+    flags = np.array([truth["subjects"][f"P{k + 1:02d}"]["eeg_arousal_reversed"] for k in range(6)])
+    assert flags.sum() == 3
+    # every other participant is the subject of the default cohort (physio_table's), byte for byte
+    default = S.synth_amigos(tmp_path / "d", **kw)
+    for k in range(6):
+        assert (paths[k].read_bytes() == default[k].read_bytes()) is not bool(flags[k])
+        gains = truth["subjects"][f"P{k + 1:02d}"]["physiology"]
+        assert (gains["alpha_arousal_gain"] < 0 and gains["fast_arousal_gain"] < 0) is bool(flags[k])
+        assert gains["hr_gain_bpm"] > 0
+    tab = _measure_trials(paths)
+    rev, same = tab[flags[tab[:, 0].astype(int)]], tab[~flags[tab[:, 0].astype(int)]]
+    AROUSAL, HR, ALPHA, FAST = 1, 3, 5, 6
+    assert _within_corr(rev, AROUSAL, HR) > 0.5 and _within_corr(same, AROUSAL, HR) > 0.5  # heart rate up in both
+    assert _within_corr(rev, AROUSAL, ALPHA) > 0.3 and _within_corr(same, AROUSAL, ALPHA) < -0.3
+    assert _within_corr(rev, AROUSAL, FAST) < -0.2 and _within_corr(same, AROUSAL, FAST) > 0.2
+    with pytest.raises(MaanError, match="reversed_eeg_fraction"):
+        S.synth_amigos(tmp_path / "x", reversed_eeg_fraction=1.5, **kw)
 
 
 def test_subject_held_out_is_harder(physio_table):

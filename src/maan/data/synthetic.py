@@ -55,7 +55,7 @@ import math
 import os
 import re
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -526,10 +526,12 @@ def _amigos_ratings(rng: np.random.Generator, a: float, v: float) -> np.ndarray:
 
 
 def _amigos_subject(seed: int, k: int, videos: list[dict], missing_long: bool,
-                    nan_plan: bool) -> tuple[dict, dict]:
+                    nan_plan: bool, reversed_eeg: bool = False) -> tuple[dict, dict]:
     """Variables of ``Data_Preprocessed_P{k+1:02d}.mat`` and the subject's ground truth."""
     rng = _subject_rng(seed, 0, k)
     p = _draw_physio(rng)
+    if reversed_eeg:  # the same subject, with alpha up and beta/gamma down as arousal rises
+        p = replace(p, alpha_ar=-p.alpha_ar, fast_ar=-p.fast_ar)
     fs = config.AMIGOS_FS
     joined, selfass, ext, truth_trials = [], [], [], []
     for t, video in enumerate(videos):
@@ -598,7 +600,8 @@ def _amigos_subject(seed: int, k: int, videos: list[dict], missing_long: bool,
         "labels_ext_annotation": _cell(ext, (1, config.AMIGOS_N_TRIALS)),
         "labels_selfassessment": _cell(selfass, (1, config.AMIGOS_N_TRIALS)),
     }
-    truth = {"missing_long_videos": missing_long, "physiology": p.summary(), "trials": truth_trials}
+    truth = {"missing_long_videos": missing_long, "eeg_arousal_reversed": reversed_eeg, "physiology": p.summary(),
+             "trials": truth_trials}
     return mdict, truth
 
 
@@ -606,7 +609,7 @@ def synth_amigos(out_dir: str | os.PathLike, n_subjects: int = AMIGOS_N_SUBJECTS
                  short_seconds: tuple[float, float] = DEFAULT_AMIGOS_SHORT_SECONDS,
                  long_seconds: tuple[float, float] = DEFAULT_AMIGOS_LONG_SECONDS,
                  missing_long_fraction: float = 3 / 40, nan_fraction: float = 0.25,
-                 compress: bool = False) -> list[Path]:
+                 compress: bool = False, reversed_eeg_fraction: float = 0.0) -> list[Path]:
     """Write a synthetic AMIGOS preprocessed cohort; returns the ``Data_Preprocessed_PXX.mat``
     paths (P01..PNN) in order.
 
@@ -615,6 +618,13 @@ def synth_amigos(out_dir: str | os.PathLike, n_subjects: int = AMIGOS_N_SUBJECTS
     extra 5-s baseline). ``missing_long_fraction`` of the participants (at least one when the
     cohort has 2 or more) have empty long-video cells; ``nan_fraction`` of them (at least one)
     have NaN stretches. ``compress`` writes zlib-compressed MAT v5 (slower, smaller).
+
+    ``reversed_eeg_fraction`` of the participants (0 by default) have their EEG arousal response
+    reversed: alpha rises and beta/gamma falls with arousal, while their heart rate still rises.
+    Real subjects differ more than the default cohort's; this is a cohort in which the EEG's
+    arousal pattern does not transfer from one subject to another and heart rate does (what
+    benchmarks/tiny_cohorts.py ``--reversed-eeg`` measures). Every other signal of a participant
+    is the same as with 0, and the files are byte-identical to today's when it is 0.
     """
     n_subjects = int(n_subjects)
     if not 1 <= n_subjects <= 999:
@@ -638,10 +648,15 @@ def synth_amigos(out_dir: str | os.PathLike, n_subjects: int = AMIGOS_N_SUBJECTS
                        "valence": 5.0 + sv * crng.uniform(1.2, 2.6)})
     missing = _pick(crng, n_subjects, missing_long_fraction) if n_subjects >= 2 else set()
     nan_subjects = _pick(crng, n_subjects, nan_fraction)
+    reversed_fraction = float(reversed_eeg_fraction)
+    if not 0.0 <= reversed_fraction <= 1.0:
+        raise MaanError(f"reversed_eeg_fraction must be between 0 and 1, got {reversed_eeg_fraction!r}")
+    # a stream of its own, so that the cohort-level draws above do not move
+    reversed_subjects = _pick(_subject_rng(seed, 0, 0, 98), n_subjects, reversed_fraction)
     paths, truth = [], {}
     for k in range(n_subjects):
         name = AMIGOS_FILE_TEMPLATE.format(k + 1)
-        mdict, tr = _amigos_subject(seed, k, videos, k in missing, k in nan_subjects)
+        mdict, tr = _amigos_subject(seed, k, videos, k in missing, k in nan_subjects, k in reversed_subjects)
         path = out / name
         _write_mat(path, mdict, f"{SYNTHETIC_TAG} amigos seed={seed} subject=P{k + 1:02d}, "
                                 f"Created on: maan.data.synthetic v{GENERATOR_VERSION}", compress)
@@ -653,7 +668,8 @@ def synth_amigos(out_dir: str | os.PathLike, n_subjects: int = AMIGOS_N_SUBJECTS
         "generator": f"maan.data.synthetic v{GENERATOR_VERSION}",
         "parameters": {"n_subjects": n_subjects, "short_seconds": list(short),
                        "long_seconds": list(long), "missing_long_fraction": missing_long_fraction,
-                       "nan_fraction": nan_fraction, "compress": compress},
+                       "nan_fraction": nan_fraction, "compress": compress,
+                       "reversed_eeg_fraction": reversed_fraction},
         "videos": [{"id": v["id"], "seconds": v["samples"] / fs} for v in videos],
         "subjects": truth,
     })
@@ -792,7 +808,8 @@ def synth(format: str, out_dir: str | os.PathLike, n_subjects: int | None = None
     fmt = str(format).lower()
     kw = {k: v for k, v in kw.items() if v is not None}
     if fmt == "amigos":
-        bad = set(kw) - {"short_seconds", "long_seconds", "missing_long_fraction", "nan_fraction", "compress"}
+        bad = set(kw) - {"short_seconds", "long_seconds", "missing_long_fraction", "nan_fraction", "compress",
+                         "reversed_eeg_fraction"}
         if bad:
             raise MaanError(f"options not valid for --format amigos: {', '.join(sorted(bad))}")
         return synth_amigos(out_dir, AMIGOS_N_SUBJECTS if n_subjects is None else n_subjects, seed, **kw)
