@@ -322,6 +322,7 @@ def test_reversed_eeg_subjects_keep_their_heart_rate_and_reverse_alpha_and_beta(
     assert _within_corr(rev, AROUSAL, FAST) < -0.2 and _within_corr(same, AROUSAL, FAST) > 0.2
     with pytest.raises(MaanError, match="reversed_eeg_fraction"):
         S.synth_amigos(tmp_path / "x", reversed_eeg_fraction=1.5, **kw)
+    assert not (tmp_path / "x").exists()  # refused before anything is written
 
 
 def test_subject_held_out_is_harder(physio_table):

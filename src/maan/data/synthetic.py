@@ -632,6 +632,9 @@ def synth_amigos(out_dir: str | os.PathLike, n_subjects: int = AMIGOS_N_SUBJECTS
     seed = _check_seed(seed)
     short = _check_range("short_seconds", short_seconds)
     long = _check_range("long_seconds", long_seconds)
+    reversed_fraction = float(reversed_eeg_fraction)
+    if not 0.0 <= reversed_fraction <= 1.0:  # checked before anything is written
+        raise MaanError(f"reversed_eeg_fraction must be between 0 and 1, got {reversed_eeg_fraction!r}")
     out = Path(out_dir)
     _prepare_out_dir(out, re.compile(r"Data_Preprocessed_P\d+\.(mat|zip)(\.part)?", re.I))
     fs = config.AMIGOS_FS
@@ -648,9 +651,6 @@ def synth_amigos(out_dir: str | os.PathLike, n_subjects: int = AMIGOS_N_SUBJECTS
                        "valence": 5.0 + sv * crng.uniform(1.2, 2.6)})
     missing = _pick(crng, n_subjects, missing_long_fraction) if n_subjects >= 2 else set()
     nan_subjects = _pick(crng, n_subjects, nan_fraction)
-    reversed_fraction = float(reversed_eeg_fraction)
-    if not 0.0 <= reversed_fraction <= 1.0:
-        raise MaanError(f"reversed_eeg_fraction must be between 0 and 1, got {reversed_eeg_fraction!r}")
     # a stream of its own, so that the cohort-level draws above do not move
     reversed_subjects = _pick(_subject_rng(seed, 0, 0, 98), n_subjects, reversed_fraction)
     paths, truth = [], {}
