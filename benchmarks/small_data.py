@@ -35,20 +35,22 @@ from _common import machine  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[1] / "shared" / "data"
+#: the synthetic cohort of the demo cases (as ``maan demo`` writes it by default)
+DEMO_COHORT = {"n_subjects": 8, "seed": 0}
 DEMO_CASES = (("demo-valence-trial", "valence", "trial-kfold"), ("demo-arousal-subject", "arousal", "subject-kfold"),
               ("demo-valence-subject", "valence", "subject-kfold"))
 
 
 def stores(work: Path, progress: bool) -> dict:
     import maan
-    from maan.data.synthetic import COHORT_MARKER_FILE
+    from maan.data.synthetic import COHORT_MARKER_FILE, DEMO_AMIGOS_SECONDS
     from maan.realdata import EXCLUDE, eegmat_dir, write_labels
     from maan.features.pipeline import PreprocessConfig, preprocess
 
     out = {}
     demo = work / "demo-cohort"
     if not (demo / COHORT_MARKER_FILE).exists():
-        maan.synth_cohort("amigos", demo, n_subjects=8, seed=0, short_seconds=(30.0, 60.0), long_seconds=(120.0, 180.0))
+        maan.synth_cohort("amigos", demo, **DEMO_COHORT, **DEMO_AMIGOS_SECONDS)
     preprocess("amigos", demo, work / "demo-features", PreprocessConfig(dataset="amigos"), jobs=2, progress=progress)
     out["demo"] = work / "demo-features"
     data = eegmat_dir(SHARED)

@@ -57,15 +57,16 @@ def draws(features, n_subjects: int, n_draws: int, seed: int = 0,
 def reversed_eeg_store(work: Path, fraction: float) -> Path:
     """The store of the demo-like cohort (8 subjects, seed 0, the demo's trial lengths) with a
     fraction of the subjects' EEG arousal response reversed; built in ``work`` when missing."""
+    from small_data import DEMO_COHORT
+
     import maan
-    from maan.data.synthetic import COHORT_MARKER_FILE
+    from maan.data.synthetic import COHORT_MARKER_FILE, DEMO_AMIGOS_SECONDS
     from maan.features.pipeline import PreprocessConfig, preprocess
 
     cohort, store = work / f"reversed-eeg-{fraction:g}-cohort", work / f"reversed-eeg-{fraction:g}-features"
     if not (store / "manifest.json").exists():
         if not (cohort / COHORT_MARKER_FILE).exists():
-            maan.synth_cohort("amigos", cohort, n_subjects=8, seed=0, short_seconds=(30.0, 60.0),
-                              long_seconds=(120.0, 180.0), reversed_eeg_fraction=fraction)
+            maan.synth_cohort("amigos", cohort, **DEMO_COHORT, **DEMO_AMIGOS_SECONDS, reversed_eeg_fraction=fraction)
         preprocess("amigos", cohort, store, PreprocessConfig(dataset="amigos"), jobs=2, progress=False)
     return store
 

@@ -122,7 +122,7 @@ def cmd_preprocess(args) -> int:
 
 def cmd_demo(args) -> int:
     from .data import synth_cohort
-    from .data.synthetic import COHORT_MARKER_FILE
+    from .data.synthetic import COHORT_MARKER_FILE, DEMO_AMIGOS_SECONDS
     from .features.pipeline import PreprocessConfig, preprocess
     from .training.cv import DEMO_PRESET, run_reproduce
 
@@ -130,8 +130,7 @@ def cmd_demo(args) -> int:
     data = root / "synthetic-amigos"
     if not (data / COHORT_MARKER_FILE).exists():
         print(f"[1/3] writing a small SYNTHETIC AMIGOS-format cohort to {data}")
-        synth_cohort("amigos", data, n_subjects=args.subjects, seed=args.seed,
-                     short_seconds=(30.0, 60.0), long_seconds=(120.0, 180.0))
+        synth_cohort("amigos", data, n_subjects=args.subjects, seed=args.seed, **DEMO_AMIGOS_SECONDS)
     else:
         print(f"[1/3] reusing the synthetic cohort in {data}")
     features = root / "features"

@@ -93,6 +93,8 @@ GENERATOR_VERSION = 1
 
 DEFAULT_AMIGOS_SHORT_SECONDS = (50.0, 150.0)
 DEFAULT_AMIGOS_LONG_SECONDS = (840.0, 1440.0)
+#: the shorter trials of ``maan demo``'s cohort (and of benchmarks/small_data.py's demo cases)
+DEMO_AMIGOS_SECONDS = {"short_seconds": (30.0, 60.0), "long_seconds": (120.0, 180.0)}
 DEFAULT_DREAMER_STIMULUS_SECONDS = (65.0, 393.0)
 
 _CTRL_FS = 8.0  # sampling rate (Hz) of the slow control signals (state, HR, envelopes)
