@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from maan.training.commands import RR_SKIP_CHOICES
 from maan.models.maan import RR_SKIPS, balance_rule, block_scales, rr_summary, spatial_pattern
 from maan.models import (
     DEFAULT_ECG_SHAPE,
@@ -225,7 +226,23 @@ def test_rr_skip_beats_feeds_two_values_per_ecg_channel(name):
     assert beats.eval()(x_ecg if has_ecg else None, None if name == "ecg-only" else x_eeg).shape == (4, 2)
     with pytest.raises(ValueError, match="rr_skip must be one of"):
         build_model(name, rr_skip="median", **SMALL)
-    assert RR_SKIPS == ("padded", "beats")
+    assert RR_SKIPS == ("padded", "beats", "beat-mean") == RR_SKIP_CHOICES
+
+
+@pytest.mark.parametrize("name", ["maan", "base", "ecg-only"])
+def test_rr_skip_beat_mean_feeds_the_mean_over_the_beats_only(name):
+    padded = build_model(name, rr_skip="padded", **SMALL)
+    beat_mean = build_model(name, rr_skip="beat-mean", **SMALL).eval()
+    assert beat_mean.skip_size == padded.skip_size and beat_mean.rr_skip == "beat-mean"
+    x_ecg, x_eeg = inputs(4)
+    x_ecg[:, :, 5:] = 0.0  # 5 beats, then padding
+    captured = {}
+    hook = beat_mean.classifier.register_forward_pre_hook(lambda module, args: captured.update(x=args[0]))
+    beat_mean(x_ecg, None if name == "ecg-only" else x_eeg)
+    hook.remove()
+    # the classifier's input: the pooled branch outputs (the representation), then the skip, ECG first
+    ecg_skip = captured["x"][:, beat_mean.representation_size] / beat_mean.ecg_scale
+    torch.testing.assert_close(ecg_skip, x_ecg[:, 0, :5].mean(-1))
 
 
 def test_spatial_pattern_known_answer_and_flat_band():

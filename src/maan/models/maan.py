@@ -81,9 +81,10 @@ DEFAULT_INPUT_SKIP = True
 #: ... and the EEG's per-window spatial pattern (module docstring); since 2026-11-26
 DEFAULT_SPATIAL_SKIP = True
 #: what the ECG part of the input skip carries per ECG channel: "padded" (the mean over the
-#: zero-padded series) or "beats" (the mean over the beats and the fraction of entries that are
-#: beats; measured on 2026-11-27, not adopted: docs/performance.md, "The RR skip")
-RR_SKIPS = ("padded", "beats")
+#: zero-padded series), "beats" (the mean over the beats and the fraction of entries that are
+#: beats; measured on 2026-11-27, not adopted: docs/performance.md, "The RR skip") or
+#: "beat-mean" (the mean over the beats only; on trial: "The beat mean, second trial")
+RR_SKIPS = ("padded", "beats", "beat-mean")
 DEFAULT_RR_SKIP = "padded"
 #: the rules of ``balance_modalities``: "raise" (``True``) and "split" (checkpoint format 4)
 BALANCE_RULES = ("raise", "split")
@@ -183,7 +184,9 @@ class MAAN(nn.Module):
         rr_skip: with ``input_skip``, what the ECG part of the skip holds per ECG channel:
             ``"padded"`` (default; checkpoints before format 6) the mean over the zero-padded
             RR series, ``"beats"`` the mean over the beats and the beat fraction
-            (:func:`rr_summary`; measured, not the default: docs/performance.md, "The RR skip").
+            (:func:`rr_summary`; measured, not the default: docs/performance.md, "The RR skip"),
+            ``"beat-mean"`` the mean over the beats only (the fraction is the subject's raw
+            heart-rate level, which per-subject standardisation does not reach).
         grid_bands: for the topographic-grid EEG input (bands*sub-windows, 9, 9), its number
             of bands (planes are band-major), so that the skip averages each band's
             sub-window planes; ``None``: the EEG input is (bands, electrodes, sub-windows).
@@ -339,8 +342,7 @@ class MAAN(nn.Module):
         parts = list(zip(pooled, scales))
         if self.input_skip:
             if f_ecg is not None:
-                parts.append((rr_summary(x_ecg) if self.rr_skip == "beats" else x_ecg.mean(dim=-1),
-                              self.ecg_scale))
+                parts.append((_RR_SKIP_FUNCTIONS[self.rr_skip](x_ecg), self.ecg_scale))
             if f_eeg is not None:
                 if self.grid_bands:  # planes are (band, sub-window): average each band's planes
                     n, planes, h, w = x_eeg.shape
@@ -399,6 +401,13 @@ def rr_summary(rr: torch.Tensor) -> torch.Tensor:
     count = beats.sum(dim=-1)
     mean = rr.sum(dim=-1) / count.clamp(min=1.0)
     return torch.cat([mean, count / rr.shape[-1]], dim=1)
+
+
+def _rr_beat_mean(rr: torch.Tensor) -> torch.Tensor:
+    return rr_summary(rr)[:, :rr.shape[1]]
+
+
+_RR_SKIP_FUNCTIONS = {"padded": lambda rr: rr.mean(dim=-1), "beats": rr_summary, "beat-mean": _rr_beat_mean}
 
 
 def spatial_pattern(de: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,8 @@ import os
 from .splits import DEFAULT_PROTOCOL, PROTOCOLS
 
 TRAINABLE = ("maan", "base", "ecg-only", "eeg-only")
+#: maan.models.maan.RR_SKIPS, spelled out so that --help does not import torch (a test keeps them equal)
+RR_SKIP_CHOICES = ("padded", "beats", "beat-mean")
 _DEFAULTS = dict(epochs=30, patience=5, min_epochs=5, batch_size="auto", lr=1e-3, weight_decay=1e-4,
                  val_fraction=0.1, input_noise=0.0, mixup="auto")
 
@@ -80,11 +82,12 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-spatial-skip", dest="spatial_skip", action="store_false",
                    help="the input skip carries the pooled EEG only, not also its per-window spatial pattern "
                         "(default: it does, which helps valence; see docs/performance.md)")
-    g.add_argument("--rr-skip", choices=("padded", "beats"), default=None,
+    g.add_argument("--rr-skip", choices=RR_SKIP_CHOICES, default=None,
                    help="what the input skip carries of the ECG: the mean over the zero-padded RR series (padded, "
-                        "the default) or the mean of the standardised RR intervals over the window's beats plus "
+                        "the default), the mean of the standardised RR intervals over the window's beats plus "
                         "the beat fraction (beats: measured on 2026-11-27 and not made the default, "
-                        "docs/performance.md, \"The RR skip\")")
+                        "docs/performance.md, \"The RR skip\") or that mean alone (beat-mean: on trial, "
+                        "\"The beat mean, second trial\")")
     g.add_argument("--modality-balance", choices=("auto", "on", "off", "split"), default="auto",
                    help="scale the small ECG block of the classifier input up so that it moves the logits as "
                         "fast as the large EEG block; auto: on with --normalize subject, off with train; split: "
