@@ -83,7 +83,7 @@ DEFAULT_SPATIAL_SKIP = True
 #: what the ECG part of the input skip carries per ECG channel: "padded" (the mean over the
 #: zero-padded series), "beats" (the mean over the beats and the fraction of entries that are
 #: beats; measured on 2026-11-27, not adopted: docs/performance.md, "The RR skip") or
-#: "beat-mean" (the mean over the beats only; on trial: "The beat mean, second trial")
+#: "beat-mean" (the mean over the beats only; measured, not adopted: "The beat mean, second trial")
 RR_SKIPS = ("padded", "beats", "beat-mean")
 DEFAULT_RR_SKIP = "padded"
 #: the rules of ``balance_modalities``: "raise" (``True``) and "split" (checkpoint format 4)

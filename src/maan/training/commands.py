@@ -86,7 +86,7 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
                    help="what the input skip carries of the ECG: the mean over the zero-padded RR series (padded, "
                         "the default), the mean of the standardised RR intervals over the window's beats plus "
                         "the beat fraction (beats: measured on 2026-11-27 and not made the default, "
-                        "docs/performance.md, \"The RR skip\") or that mean alone (beat-mean: on trial, "
+                        "docs/performance.md, \"The RR skip\") or that mean alone (beat-mean: measured and not made the default, "
                         "\"The beat mean, second trial\")")
     g.add_argument("--modality-balance", choices=("auto", "on", "off", "split"), default="auto",
                    help="scale the small ECG block of the classifier input up so that it moves the logits as "
