@@ -226,7 +226,7 @@ def test_rr_skip_beats_feeds_two_values_per_ecg_channel(name):
     assert beats.eval()(x_ecg if has_ecg else None, None if name == "ecg-only" else x_eeg).shape == (4, 2)
     with pytest.raises(ValueError, match="rr_skip must be one of"):
         build_model(name, rr_skip="median", **SMALL)
-    assert RR_SKIPS == ("padded", "beats", "beat-mean") == RR_SKIP_CHOICES
+    assert ("auto",) + RR_SKIPS == ("auto", "padded", "beats", "beat-mean") == RR_SKIP_CHOICES
 
 
 @pytest.mark.parametrize("name", ["maan", "base", "ecg-only"])

@@ -371,8 +371,12 @@ def test_the_rr_skip_is_recorded_and_a_run_written_before_it_resumes_with_rr_ski
     assert resumed["training"]["rr_skip"] == "padded"
     # and the other way round: a beats run asked to resume with the default names the option that resumes it
     run_cv(store, "arousal", tmp_path / "b", config={**TINY, "model_kwargs": {"rr_skip": "beats"}}, **kw)
-    with pytest.raises(ConfigMismatchError, match=r"rr_skip: 'beats' -> 'padded'.*--rr-skip beats resumes it"):
+    with pytest.raises(ConfigMismatchError, match=r"rr_skip: 'beats' -> 'auto'.*--rr-skip beats resumes it"):
         run_cv(store, "arousal", tmp_path / "b", config=TINY, **kw)
+    # the default, "auto", is recorded as such and each fold's result names what it resolved to
+    res = run_cv(store, "arousal", tmp_path / "a", config=TINY, **kw)
+    assert res["training"]["rr_skip"] == "auto"
+    assert {f["rr_skip"] for f in res["models"]["base"]["per_fold"]} <= {"padded", "beats"}
     # an EEG-only run has no ECG skip: nothing recorded, and an old one resumes as it is
     run_cv(store, "arousal", tmp_path / "e", config=TINY, **{**kw, "models": ("eeg-only",)})
     run_json = json.loads((tmp_path / "e" / "run.json").read_text())

@@ -12,8 +12,8 @@ import os
 from .splits import DEFAULT_PROTOCOL, PROTOCOLS
 
 TRAINABLE = ("maan", "base", "ecg-only", "eeg-only")
-#: maan.models.maan.RR_SKIPS, spelled out so that --help does not import torch (a test keeps them equal)
-RR_SKIP_CHOICES = ("padded", "beats", "beat-mean")
+#: "auto" + maan.models.maan.RR_SKIPS, spelled out so that --help does not import torch (a test keeps them equal)
+RR_SKIP_CHOICES = ("auto", "padded", "beats", "beat-mean")
 _DEFAULTS = dict(epochs=30, patience=5, min_epochs=5, batch_size="auto", lr=1e-3, weight_decay=1e-4,
                  val_fraction=0.1, input_noise=0.0, mixup="auto")
 
@@ -83,11 +83,13 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
                    help="the input skip carries the pooled EEG only, not also its per-window spatial pattern "
                         "(default: it does, which helps valence; see docs/performance.md)")
     g.add_argument("--rr-skip", choices=RR_SKIP_CHOICES, default=None,
-                   help="what the input skip carries of the ECG: the mean over the zero-padded RR series (padded, "
-                        "the default), the mean of the standardised RR intervals over the window's beats plus "
-                        "the beat fraction (beats: measured on 2026-11-27 and not made the default, "
-                        "docs/performance.md, \"The RR skip\") or that mean alone (beat-mean: measured and not made the default, "
-                        "\"The beat mean, second trial\")")
+                   help="what the input skip carries of the ECG. auto (the default): with --normalize subject, "
+                        "beats when the training windows show heart rate going with the target alike in every "
+                        "subject with a large effect (mean within-subject correlation, as Fisher z, at least "
+                        "atanh 0.5), else padded; with --normalize train, padded. padded: the mean over the "
+                        "zero-padded RR series; beats: the mean of the standardised RR intervals over the "
+                        "window's beats plus the beat fraction; beat-mean: that mean alone (each fold's result "
+                        "names the choice; docs/performance.md, \"Heart rate where it carries the target\")")
     g.add_argument("--modality-balance", choices=("auto", "on", "off", "split"), default="auto",
                    help="scale the small ECG block of the classifier input up so that it moves the logits as "
                         "fast as the large EEG block; auto: on with --normalize subject, off with train; split: "

@@ -35,10 +35,10 @@ from ..errors import ConfigMismatchError, InvalidInputError, MaanError
 from ..evaluation.metrics import binary_metrics, class_balance, summarize
 from ..features.store import atomic_write_json, config_hash
 from ..models import DEFAULT_INPUT_SKIP, DEFAULT_SPATIAL_SKIP, MODEL_NAMES
-from ..models.maan import DEFAULT_RR_SKIP, balance_rule
+from ..models.maan import balance_rule
 from .baselines import BASELINES, LOGISTIC_BASELINES, baseline_features, logistic_baseline, majority_baseline
 from .checkpoint import load_checkpoint, save_checkpoint, versions
-from .module import TrainConfig, mixup_alpha, modality_balance
+from .module import RR_SKIP_AUTO, TrainConfig, mixup_alpha, modality_balance
 from .normalize import DEFAULT_NORMALIZE, NORMALIZE_MODES, Normalizer, informative_train_idx, layout_of
 from .splits import DEFAULT_PROTOCOL, MIN_INNER_GROUPS, PROTOCOLS, groups_for, inner_split, make_splits
 
@@ -376,6 +376,8 @@ def _train_fold(features, y, target, name, k, train_idx, test_idx, protocol, see
               "epochs": fit.epochs_run, "best_epoch": fit.best_epoch, "batch_size": fit.batch_size,
               "best_val_loss": None if not np.isfinite(fit.best_val_loss) else round(fit.best_val_loss, 6),
               "seconds": round(fit.seconds, 3), "checkpoint": f"folds/fold-{k:02d}/{name}.pt"}
+    if getattr(fit.module.model, "input_skip", False) and getattr(fit.module.model, "ecg_branch", None) is not None:
+        result["rr_skip"] = fit.module.model.rr_skip  # "auto" resolved for this fold
     atomic_write_json(fdir / f"{name}.result.json", result)
     return result
 
@@ -407,11 +409,13 @@ def _balance_modalities(config: TrainConfig, models=MODEL_NAMES, normalize: str 
 
 
 def _rr_skip(config: TrainConfig, models=MODEL_NAMES) -> str | None:
-    """What the ECG part of the run's input skip carries ("beats" or "padded"); None when no model of
-    the run has it (no input skip, or no ECG branch)."""
+    """What the ECG part of the run's input skip carries ("auto", "padded", "beats", "beat-mean"); None
+    when no model of the run has it (no input skip, or no ECG branch). "auto" is resolved per fold and
+    model from the training windows (maan.training.module.resolve_rr_skip); each fold's result names
+    the choice."""
     if not _input_skip(config) or not any(m != "eeg-only" for m in models):
         return None
-    return config.model_kwargs.get("rr_skip", DEFAULT_RR_SKIP)
+    return config.model_kwargs.get("rr_skip", RR_SKIP_AUTO)
 
 
 #: model options recorded as top-level keys of the run, not among the training's model_kwargs

@@ -36,7 +36,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping
 from lightning.pytorch.loggers import CSVLogger
 
 from ..models import build_model
-from ..models.maan import balance_rule
+from ..models.maan import DEFAULT_RR_SKIP, balance_rule
 
 BALANCE_MODES = ("weights", "sampler", "none")
 #: ``batch_size="auto"``: the largest batch up to MAX_AUTO_BATCH that still gives about
@@ -266,6 +266,74 @@ def modality_balance(normalize: str, model_kwargs: dict | None = None) -> str | 
     return "raise" if normalize == "subject" else False
 
 
+#: ``rr_skip="auto"`` (training's default): the ECG part of the input skip is RR_SKIP_WHEN_HEART_RATE_CARRIES
+#: ("beats") when the training windows show heart rate carrying the target in every subject alike, with a
+#: large effect, and the mean over the padded series otherwise (:func:`resolve_rr_skip`)
+RR_SKIP_AUTO = "auto"
+RR_SKIP_WHEN_HEART_RATE_CARRIES = "beats"
+#: the mean over the training subjects of the Fisher z of the within-subject correlation between the
+#: window's mean standardised RR interval and the label, at or above which heart rate "carries" the
+#: target: atanh(0.5), Cohen's "large" correlation. Synthetic cohorts: arousal 0.51-1.44, valence
+#: 0.00-0.48 (docs/performance.md, "Heart rate where it carries the target")
+HEART_RATE_EFFECT_THRESHOLD = float(np.arctanh(0.5))
+_MIN_SUBJECT_WINDOWS = 4
+
+
+def heart_rate_effect(ecg: np.ndarray, y, subject) -> float:
+    """How strongly, and how alike in every subject, the window's heart rate goes with the label.
+
+    ``ecg`` (windows, channels, length): zero-embedded RR series (the first channel is used); ``y``
+    binary labels; ``subject`` the windows' subjects. Per subject with both classes and at least 4
+    windows with beats, the Pearson correlation r between the window's mean RR interval (over its
+    beats) and the label, as Fisher's z = atanh(r); returns their mean over those subjects (0 when
+    there is none). Opposite signs in different subjects cancel; the sign says the direction (a
+    negative value: shorter RR intervals, i.e. a faster heart, with the label 1). Per-subject
+    correlations do not depend on each subject's own offset and scale, so this is the same on raw
+    and on per-subject standardised series.
+    """
+    ecg = np.asarray(ecg, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    subject = np.asarray(subject).astype(str)
+    if ecg.ndim != 3 or len(ecg) != len(y) or len(y) != len(subject):
+        raise ValueError(f"heart_rate_effect needs ecg (windows, channels, length) and one label and subject per "
+                         f"window; got {ecg.shape}, {y.shape}, {subject.shape}")
+    rr = ecg[:, 0, :]
+    count = (rr != 0).sum(axis=1)
+    mean_rr = np.divide(rr.sum(axis=1), count, out=np.full(len(rr), np.nan), where=count > 0)
+    zs = []
+    for s in np.unique(subject):
+        rows = (subject == s) & np.isfinite(mean_rr)
+        if rows.sum() < _MIN_SUBJECT_WINDOWS or len(np.unique(y[rows])) < 2 or np.std(mean_rr[rows]) == 0:
+            continue
+        r = np.corrcoef(mean_rr[rows], y[rows])[0, 1]
+        zs.append(float(np.arctanh(np.clip(r, -0.999, 0.999))))
+    return float(np.mean(zs)) if zs else 0.0
+
+
+def resolve_rr_skip(setting: str, normalize: str, ecg=None, y=None, subject=None) -> str:
+    """The ECG part of the input skip a training run builds its model with.
+
+    A concrete choice (maan.models.maan.RR_SKIPS) is returned as given. ``"auto"``: with
+    ``--normalize subject``, ``"beats"`` (the mean of the standardised RR series over the beats and
+    the beat fraction: heart rate undiluted) when :func:`heart_rate_effect` of the training windows
+    reaches HEART_RATE_EFFECT_THRESHOLD in absolute value, else ``"padded"``; with training-fold
+    statistics always ``"padded"`` (the paper's Table 1 path is unchanged).
+
+    Why: on eegmat-sized cohorts an undiluted heart-rate input is what lets the fused model follow
+    heart rate where the subjects' EEG responses differ (arousal +0.09 on the reversed-EEG cohort),
+    but where heart rate does not carry the target it fits chance associations of 2-3 training
+    subjects (valence -0.01 to -0.02) and the raw beat fraction tells the classifier who the
+    subject is (demo cohort valence -0.02): docs/performance.md, "Heart rate where it carries the
+    target". The training labels say which case a run is in.
+    """
+    if setting != RR_SKIP_AUTO:
+        return setting
+    if normalize != "subject" or ecg is None:
+        return DEFAULT_RR_SKIP
+    effect = heart_rate_effect(ecg, y, subject)
+    return RR_SKIP_WHEN_HEART_RATE_CARRIES if abs(effect) >= HEART_RATE_EFFECT_THRESHOLD else DEFAULT_RR_SKIP
+
+
 def fit_module(datamodule, model_name: str, config: TrainConfig, seed: int, log_dir=None, log_name="fit",
                progress: bool = False) -> FitResult:
     """Seed, build the module, train it with early stopping; the best-validation weights are kept."""
@@ -277,6 +345,10 @@ def fit_module(datamodule, model_name: str, config: TrainConfig, seed: int, log_
     if datamodule.normalizer.layout == "grid":  # the model's input skip pools each band's planes
         model_kwargs.setdefault("grid_bands", datamodule.normalizer.n_bands)
     model_kwargs["balance_modalities"] = modality_balance(datamodule.normalizer.mode, model_kwargs)
+    train_idx = datamodule.train_idx  # the training labels decide "auto" (never a test window's)
+    model_kwargs["rr_skip"] = resolve_rr_skip(model_kwargs.get("rr_skip", RR_SKIP_AUTO), datamodule.normalizer.mode,
+                                              datamodule.ecg_n[train_idx], datamodule.y[train_idx],
+                                              datamodule.subject[train_idx])
     module = EmotionModule(model_name, datamodule.ecg_shape, datamodule.eeg_shape, model_kwargs,
                            config.lr, config.weight_decay, weights, config.input_noise,
                            mixup_alpha(config.mixup, datamodule.normalizer.mode))
