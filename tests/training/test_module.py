@@ -203,3 +203,97 @@ def test_mixup_of_identical_windows_changes_nothing(alpha, label, seed):
     torch.manual_seed(seed)
     mixed = module.training_step((x_ecg, x_eeg, y), 0)
     assert torch.isclose(mixed, module._loss((x_ecg, x_eeg, y))[0], atol=1e-6)
+
+
+# --- rr_skip="auto": heart_rate_effect and resolve_rr_skip ---------------------------------------
+
+def _rr_windows(mean_rr, beats: int = 10, length: int = 32) -> np.ndarray:
+    """Zero-embedded RR series (windows, 1, length) whose mean over the beats is ``mean_rr``."""
+    ecg = np.zeros((len(mean_rr), 1, length), np.float32)
+    ecg[:, 0, :beats] = np.asarray(mean_rr, np.float32)[:, None]
+    return ecg
+
+
+def test_heart_rate_effect_known_answer():
+    from maan.training.module import heart_rate_effect
+
+    # subject a: mean RR 1, 2, 3, 4 with labels 0, 0, 1, 1 -> r = 0.8944; subject b: r = -0.8944
+    x, y = np.array([1.0, 2.0, 3.0, 4.0]), np.array([0, 0, 1, 1])
+    r = np.corrcoef(x, y)[0, 1]
+    assert r == pytest.approx(0.894427, abs=1e-6)
+    ecg = _rr_windows(np.concatenate([x, x]))
+    assert heart_rate_effect(ecg[:4], y, ["a"] * 4) == pytest.approx(np.arctanh(r))
+    # opposite directions in two subjects cancel
+    assert heart_rate_effect(ecg, np.concatenate([y, 1 - y]), ["a"] * 4 + ["b"] * 4) == pytest.approx(0.0, abs=1e-12)
+    # the mean over subjects of their Fisher z
+    y2 = np.array([0, 1, 0, 1])
+    r2 = np.corrcoef(x, y2)[0, 1]
+    assert heart_rate_effect(ecg, np.concatenate([y, y2]), ["a"] * 4 + ["b"] * 4) == pytest.approx(
+        (np.arctanh(r) + np.arctanh(r2)) / 2)
+
+
+def test_heart_rate_effect_ignores_single_class_subjects_and_windows_without_beats():
+    from maan.training.module import heart_rate_effect
+
+    x, y = np.array([1.0, 2.0, 3.0, 4.0]), np.array([0, 0, 1, 1])
+    ecg = _rr_windows(np.concatenate([x, x, [9.0]]))
+    ecg[-1] = 0.0  # no beats: not a heart rate of 0
+    subject = ["a"] * 4 + ["b"] * 4 + ["a"]
+    labels = np.concatenate([y, [1, 1, 1, 1], [0]])  # subject b has one class only
+    assert heart_rate_effect(ecg, labels, subject) == pytest.approx(np.arctanh(np.corrcoef(x, y)[0, 1]))
+    assert heart_rate_effect(ecg[4:8], labels[4:8], subject[4:8]) == 0.0  # nobody with both classes
+    with pytest.raises(ValueError, match="one label and subject per window"):
+        heart_rate_effect(ecg, labels[:3], subject)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.2, 5.0), st.floats(-3.0, 3.0)), min_size=2, max_size=2),
+       st.integers(0, 2**31 - 1))
+def test_heart_rate_effect_does_not_depend_on_each_subjects_offset_and_scale(affine, seed):
+    """What per-subject standardisation changes (each subject's RR offset and scale) leaves it alone."""
+    from maan.training.module import heart_rate_effect
+
+    rng = np.random.default_rng(seed)
+    n = 12
+    subject = np.repeat(["a", "b"], n)
+    y = np.tile(np.arange(n) % 2, 2)
+    ecg = _rr_windows(0.8 + 0.05 * rng.normal(size=2 * n) - 0.03 * y).astype(np.float64)
+    moved = ecg.copy()
+    for k, (scale, offset) in enumerate(affine):
+        rows = slice(k * n, (k + 1) * n)
+        moved[rows] = np.where(ecg[rows] != 0, ecg[rows] * scale + offset + 10.0, 0.0)  # stays non-zero
+    assert heart_rate_effect(moved, y, subject) == pytest.approx(heart_rate_effect(ecg, y, subject), abs=1e-6)
+
+
+def test_resolve_rr_skip():
+    from maan.training.module import HEART_RATE_EFFECT_THRESHOLD, resolve_rr_skip
+
+    assert HEART_RATE_EFFECT_THRESHOLD == pytest.approx(0.5493, abs=1e-4)
+    x, subject = np.array([1.0, 2.0, 3.0, 4.0] * 2), ["a"] * 4 + ["b"] * 4
+    ecg = _rr_windows(x)
+    strong, none = np.array([0, 0, 1, 1] * 2), np.array([0, 1, 1, 0] * 2)  # |r| = 0.89 and 0
+    assert resolve_rr_skip("auto", "subject", ecg, strong, subject) == "beats"
+    assert resolve_rr_skip("auto", "subject", ecg, 1 - strong, subject) == "beats"  # the direction does not matter
+    assert resolve_rr_skip("auto", "subject", ecg, none, subject) == "padded"
+    assert resolve_rr_skip("auto", "train", ecg, strong, subject) == "padded"  # training-fold statistics: the paper's
+    for choice in ("padded", "beats", "beat-mean"):
+        assert resolve_rr_skip(choice, "subject", ecg, none, subject) == choice
+
+
+@pytest.mark.parametrize("labels_follow_heart_rate, expected", [(True, "beats"), (False, "padded")])
+def test_fit_resolves_rr_skip_auto_from_the_training_windows(labels_follow_heart_rate, expected):
+    from maan.training.datamodule import WindowDataModule
+    from maan.training.normalize import Normalizer
+
+    rng = np.random.default_rng(0)
+    n = 48
+    y = np.arange(n) % 2
+    hr_label = y if labels_follow_heart_rate else rng.permutation(y)
+    ecg = _rr_windows(0.8 - 0.1 * hr_label + 0.01 * rng.normal(size=n))
+    eeg = rng.normal(size=(n, 4, 14, 10)).astype(np.float32)
+    subject = np.repeat(np.arange(3), n // 3)
+    idx = np.arange(n)
+    dm = WindowDataModule(ecg, eeg, y, subject, idx[:40], idx[40:44], idx[44:],
+                          normalizer=Normalizer("subject"))
+    fit = fit_module(dm, "maan", TrainConfig(epochs=1, min_epochs=1, accelerator="cpu"), seed=0)
+    assert fit.module.model.rr_skip == expected
