@@ -371,10 +371,15 @@ def test_the_rr_skip_is_recorded_and_a_run_written_before_it_resumes_with_rr_ski
     assert resumed["training"]["rr_skip"] == "padded"
     # and the other way round: a beats run asked to resume with the default names the option that resumes it
     run_cv(store, "arousal", tmp_path / "b", config={**TINY, "model_kwargs": {"rr_skip": "beats"}}, **kw)
-    with pytest.raises(ConfigMismatchError, match=r"rr_skip: 'beats' -> 'auto'.*--rr-skip beats resumes it"):
+    with pytest.raises(ConfigMismatchError, match=r"rr_skip: 'beats' -> 'padded'.*--rr-skip beats resumes it"):
         run_cv(store, "arousal", tmp_path / "b", config=TINY, **kw)
-    # the default, "auto", is recorded as such and each fold's result names what it resolved to
-    res = run_cv(store, "arousal", tmp_path / "a", config=TINY, **kw)
+    # the default, "auto", is the padded mean with training-fold statistics, and recorded as such (so
+    # runs written before it resume); with --normalize subject it is recorded as "auto" and each
+    # fold's result names what it resolved to
+    res = run_cv(store, "arousal", tmp_path / "t", config=TINY, **kw)
+    assert res["training"]["rr_skip"] == "padded"
+    assert {f["rr_skip"] for f in res["models"]["base"]["per_fold"]} == {"padded"}
+    res = run_cv(store, "arousal", tmp_path / "a", config=TINY, **{**kw, "normalize": "subject"})
     assert res["training"]["rr_skip"] == "auto"
     assert {f["rr_skip"] for f in res["models"]["base"]["per_fold"]} <= {"padded", "beats"}
     # an EEG-only run has no ECG skip: nothing recorded, and an old one resumes as it is

@@ -82,8 +82,9 @@ DEFAULT_INPUT_SKIP = True
 DEFAULT_SPATIAL_SKIP = True
 #: what the ECG part of the input skip carries per ECG channel: "padded" (the mean over the
 #: zero-padded series), "beats" (the mean over the beats and the fraction of entries that are
-#: beats; measured on 2026-11-27, not adopted: docs/performance.md, "The RR skip") or
-#: "beat-mean" (the mean over the beats only; measured, not adopted: "The beat mean, second trial")
+#: beats) or "beat-mean" (the mean over the beats only; an option). The model's own default is
+#: "padded"; training's default, "auto", picks "beats" or "padded" from the training labels
+#: (maan.training.module.resolve_rr_skip; docs/performance.md, "Heart rate where it carries the target")
 RR_SKIPS = ("padded", "beats", "beat-mean")
 DEFAULT_RR_SKIP = "padded"
 #: the rules of ``balance_modalities``: "raise" (``True``) and "split" (checkpoint format 4)
@@ -184,7 +185,8 @@ class MAAN(nn.Module):
         rr_skip: with ``input_skip``, what the ECG part of the skip holds per ECG channel:
             ``"padded"`` (default; checkpoints before format 6) the mean over the zero-padded
             RR series, ``"beats"`` the mean over the beats and the beat fraction
-            (:func:`rr_summary`; measured, not the default: docs/performance.md, "The RR skip"),
+            (:func:`rr_summary`; what training's ``"auto"`` picks where the training labels
+            show heart rate carrying the target: maan.training.module.resolve_rr_skip),
             ``"beat-mean"`` the mean over the beats only (the fraction is the subject's raw
             heart-rate level, which per-subject standardisation does not reach).
         grid_bands: for the topographic-grid EEG input (bands*sub-windows, 9, 9), its number

@@ -38,7 +38,7 @@ from ..models import DEFAULT_INPUT_SKIP, DEFAULT_SPATIAL_SKIP, MODEL_NAMES
 from ..models.maan import balance_rule
 from .baselines import BASELINES, LOGISTIC_BASELINES, baseline_features, logistic_baseline, majority_baseline
 from .checkpoint import load_checkpoint, save_checkpoint, versions
-from .module import RR_SKIP_AUTO, TrainConfig, mixup_alpha, modality_balance
+from .module import RR_SKIP_AUTO, TrainConfig, mixup_alpha, modality_balance, resolve_rr_skip
 from .normalize import DEFAULT_NORMALIZE, NORMALIZE_MODES, Normalizer, informative_train_idx, layout_of
 from .splits import DEFAULT_PROTOCOL, MIN_INNER_GROUPS, PROTOCOLS, groups_for, inner_split, make_splits
 
@@ -254,7 +254,7 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
     # (absent from runs written before them)
     input_skip, spatial_skip = _input_skip(config), _spatial_skip(config, models, features.manifest)
     balance_modalities = _balance_modalities(config, models, normalize)
-    rr_skip = _rr_skip(config, models)
+    rr_skip = _rr_skip(config, models, normalize)
     training["model_kwargs"] = {k: v for k, v in training["model_kwargs"].items()
                                 if k not in _RECORDED_MODEL_KWARGS}
     spec = {"target": target, "protocol": protocol, "folds_requested": int(folds), "folds": len(splits),
@@ -408,14 +408,17 @@ def _balance_modalities(config: TrainConfig, models=MODEL_NAMES, normalize: str 
     return modality_balance(normalize, config.model_kwargs)
 
 
-def _rr_skip(config: TrainConfig, models=MODEL_NAMES) -> str | None:
+def _rr_skip(config: TrainConfig, models=MODEL_NAMES, normalize: str = DEFAULT_NORMALIZE) -> str | None:
     """What the ECG part of the run's input skip carries ("auto", "padded", "beats", "beat-mean"); None
-    when no model of the run has it (no input skip, or no ECG branch). "auto" is resolved per fold and
-    model from the training windows (maan.training.module.resolve_rr_skip); each fold's result names
-    the choice."""
+    when no model of the run has it (no input skip, or no ECG branch). With ``--normalize subject``
+    "auto" is resolved per fold and model from the training windows
+    (maan.training.module.resolve_rr_skip; each fold's result names the choice); with training-fold
+    statistics it is always "padded" and recorded as such, so run folders written before "auto"
+    resume unchanged."""
     if not _input_skip(config) or not any(m != "eeg-only" for m in models):
         return None
-    return config.model_kwargs.get("rr_skip", RR_SKIP_AUTO)
+    setting = config.model_kwargs.get("rr_skip", RR_SKIP_AUTO)
+    return resolve_rr_skip(setting, normalize) if normalize != "subject" else setting
 
 
 #: model options recorded as top-level keys of the run, not among the training's model_kwargs
@@ -429,7 +432,7 @@ def _training_record(config: TrainConfig, models=MODEL_NAMES, manifest: dict | N
     return {**config.to_dict(), "input_skip": _input_skip(config),
             "spatial_skip": _spatial_skip(config, models, manifest),
             "balance_modalities": _balance_modalities(config, models, normalize),
-            "rr_skip": _rr_skip(config, models)}
+            "rr_skip": _rr_skip(config, models, normalize)}
 
 
 def collect_cv(out, features, features_path, target, models, protocol, n_folds, seed, normalize, config,
@@ -453,7 +456,7 @@ def collect_cv(out, features, features_path, target, models, protocol, n_folds, 
                 raise MaanError(f"{fdir}: results of {m} missing; rerun the same command to finish the run")
             per_model[m].append({"fold": k, **r["metrics"], **{key: r[key] for key in (
                 "n_train", "n_fit", "n_val", "n_test", "epochs", "best_epoch", "seconds", "checkpoint")},
-                "batch_size": r.get("batch_size")})
+                "batch_size": r.get("batch_size"), **({"rr_skip": r["rr_skip"]} if "rr_skip" in r else {})})
     y = np.asarray(features.labels[target]).astype(int)
     manifest = features.manifest
     return {
@@ -571,7 +574,7 @@ def train_model(features, target: str, out, model: str = "maan", seed: int = 0,
                 "n_val": int(len(val_idx)), "epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch,
                 "best_val_loss": float(fit.best_val_loss), "seconds": round(fit.seconds, 3),
                 "batch_size_used": fit.batch_size, "left_out_subjects": left_out,
-                "train_balance": balance}
+                "train_balance": balance, "rr_skip": getattr(fit.module.model, "rr_skip", None)}
     path = save_checkpoint(out / "model.pt", fit.module.model, model_name=model, model_kwargs=config.model_kwargs,
                            ecg_shape=dm.ecg_shape, eeg_shape=dm.eeg_shape, target=target, normalizer=dm.normalizer,
                            manifest=features.manifest, training=training)

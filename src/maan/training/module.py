@@ -12,7 +12,9 @@ trained at batch 64 takes one step per epoch and never leaves the majority class
 reason the best-validation weights are only taken from ``min_epochs`` on: on a tiny validation
 set the untrained epoch-0 network often has the lowest loss.
 
-With ``--normalize subject`` training also uses mixup (``mixup="auto"``, :func:`mixup_alpha`).
+With ``--normalize subject`` training also uses mixup (``mixup="auto"``, :func:`mixup_alpha`), and
+chooses the ECG part of the model's input skip from the training labels (``rr_skip="auto"``,
+:func:`resolve_rr_skip`).
 
 ``accelerator`` / ``devices`` / ``strategy`` / ``num_nodes`` go to ``lightning.Trainer``
 unchanged, so ``--accelerator gpu --devices 4 --strategy ddp`` trains with DDP. Test-set
