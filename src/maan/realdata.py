@@ -118,6 +118,10 @@ def format_real_data(results: dict, subject_names=None) -> str:
     if left_out:
         lines.append(f"  left out of training (a single class, which --normalize subject cannot use): "
                      f"{', '.join(left_out)}")
+    choices = [f.get("rr_skip") for f in results["models"].get("maan", {}).get("per_fold", [])]
+    if any(choices):  # what --rr-skip auto chose from each fold's training labels
+        lines.append(f"  maan's ECG skip per fold (--rr-skip {results.get('training', {}).get('rr_skip')}): "
+                     + ", ".join(str(c) for c in choices))
     lines.append(f"  {results['n_subjects']} subjects: noisy, not a benchmark (hr-band, logistic on mean heart rate "
                  "+ mean log band power, measured on all 36 subjects: 0.70 raw, 0.89 per-subject standardised)")
     return "\n".join(lines)
