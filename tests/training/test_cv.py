@@ -373,6 +373,8 @@ def test_the_rr_skip_is_recorded_and_a_run_written_before_it_resumes_with_rr_ski
     run_cv(store, "arousal", tmp_path / "b", config={**TINY, "model_kwargs": {"rr_skip": "beats"}}, **kw)
     with pytest.raises(ConfigMismatchError, match=r"rr_skip: 'beats' -> 'padded'.*--rr-skip beats resumes it"):
         run_cv(store, "arousal", tmp_path / "b", config=TINY, **kw)
+    with pytest.raises(MaanError, match="unknown rr_skip 'median'; choose one of auto, padded, beats, beat-mean"):
+        run_cv(store, "arousal", tmp_path / "m", config={**TINY, "model_kwargs": {"rr_skip": "median"}}, **kw)
     # the default, "auto", is the padded mean with training-fold statistics, and recorded as such (so
     # runs written before it resume); with --normalize subject it is recorded as "auto" and each
     # fold's result names what it resolved to

@@ -35,7 +35,7 @@ from ..errors import ConfigMismatchError, InvalidInputError, MaanError
 from ..evaluation.metrics import binary_metrics, class_balance, summarize
 from ..features.store import atomic_write_json, config_hash
 from ..models import DEFAULT_INPUT_SKIP, DEFAULT_SPATIAL_SKIP, MODEL_NAMES
-from ..models.maan import balance_rule
+from ..models.maan import RR_SKIPS, balance_rule
 from .baselines import BASELINES, LOGISTIC_BASELINES, baseline_features, logistic_baseline, majority_baseline
 from .checkpoint import load_checkpoint, save_checkpoint, versions
 from .module import RR_SKIP_AUTO, TrainConfig, mixup_alpha, modality_balance, resolve_rr_skip
@@ -128,6 +128,9 @@ def _validate(models, protocol, normalize, config: TrainConfig):
         balance_rule(config.model_kwargs.get("balance_modalities", False))
     except ValueError as exc:
         raise MaanError(str(exc)) from exc
+    rr_skip_choices = (RR_SKIP_AUTO, *RR_SKIPS)
+    if config.model_kwargs.get("rr_skip", RR_SKIP_AUTO) not in rr_skip_choices:
+        raise MaanError(f"unknown rr_skip {config.model_kwargs['rr_skip']!r}; choose one of {', '.join(rr_skip_choices)}")
 
 
 def _fold_fingerprint(splits) -> str:
