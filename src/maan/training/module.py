@@ -39,6 +39,7 @@ from lightning.pytorch.loggers import CSVLogger
 
 from ..models import build_model
 from ..models.maan import DEFAULT_RR_SKIP, balance_rule
+from .baselines import rr_statistics
 
 BALANCE_MODES = ("weights", "sampler", "none")
 #: ``batch_size="auto"``: the largest batch up to MAX_AUTO_BATCH that still gives about
@@ -299,9 +300,8 @@ def heart_rate_effect(ecg: np.ndarray, y, subject) -> float:
     if ecg.ndim != 3 or len(ecg) != len(y) or len(y) != len(subject):
         raise ValueError(f"heart_rate_effect needs ecg (windows, channels, length) and one label and subject per "
                          f"window; got {ecg.shape}, {y.shape}, {subject.shape}")
-    rr = ecg[:, 0, :]
-    count = (rr != 0).sum(axis=1)
-    mean_rr = np.divide(rr.sum(axis=1), count, out=np.full(len(rr), np.nan), where=count > 0)
+    stats = rr_statistics(ecg[:, :1])  # the baselines' per-window mean over the beats (column 0) and beat count (6)
+    mean_rr = np.where(stats[:, 6] > 0, stats[:, 0], np.nan)
     zs = []
     for s in np.unique(subject):
         rows = (subject == s) & np.isfinite(mean_rr)
