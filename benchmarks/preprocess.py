@@ -28,8 +28,8 @@ from _common import TreeMemorySampler, machine  # noqa: E402
 
 
 def ensure_cohort(folder: Path, subjects: int, seed: int) -> float:
-    from maan.data import synth_cohort
-    from maan.data.synthetic import COHORT_MARKER_FILE
+    from maan.datasets import synth_cohort
+    from maan.datasets.synthetic import COHORT_MARKER_FILE
 
     marker = folder / COHORT_MARKER_FILE
     if marker.exists() and json.loads(marker.read_text()).get("subjects") == subjects:
@@ -58,7 +58,7 @@ def run_pipeline(data: Path, jobs: int) -> dict:
 
 def de_throughput(data: Path, n_windows: int, with_torcheeg: bool) -> dict:
     from maan.config import BANDS
-    from maan.data.amigos import list_amigos_subjects
+    from maan.datasets.amigos import list_amigos_subjects
     from maan.features.eeg import de_subwindows, differential_entropy
 
     # Long (14-24 min) trials of the first subjects: the real mix is dominated by them.

@@ -49,7 +49,7 @@ def parse_args(argv=None):
 
 
 def _child(args, run: Path, store: Path):
-    from maan.training.cv import run_reproduce
+    from maan.evaluation.cv import run_reproduce
 
     run_reproduce(None, "amigos", run, features=store, protocols=args.protocols, folds=args.folds, seed=args.seed,
                   config={"epochs": args.epochs, "patience": args.patience, "batch_size": args.batch_size,
@@ -59,7 +59,7 @@ def _child(args, run: Path, store: Path):
 def main(argv=None) -> int:
     args = parse_args(argv)
     import maan
-    from maan.data.synthetic import COHORT_MARKER_FILE
+    from maan.datasets.synthetic import COHORT_MARKER_FILE
 
     work = Path(args.work)
     data, store, run = work / f"amigos-{args.subjects}", work / f"features-{args.subjects}", work / "run"

@@ -43,9 +43,9 @@ DEMO_CASES = (("demo-valence-trial", "valence", "trial-kfold"), ("demo-arousal-s
 
 def stores(work: Path, progress: bool) -> dict:
     import maan
-    from maan.data.synthetic import COHORT_MARKER_FILE, DEMO_AMIGOS_SECONDS
-    from maan.realdata import EXCLUDE, eegmat_dir, write_labels
-    from maan.features.pipeline import PreprocessConfig, preprocess
+    from maan.datasets.synthetic import COHORT_MARKER_FILE, DEMO_AMIGOS_SECONDS
+    from maan.evaluation.realdata import EXCLUDE, eegmat_dir, write_labels
+    from maan.preprocessing.pipeline import PreprocessConfig, preprocess
 
     out = {}
     demo = work / "demo-cohort"
@@ -64,8 +64,8 @@ def stores(work: Path, progress: bool) -> dict:
 
 
 def run_config(overrides: dict, paths: dict, work: Path, demo_normalize: str = "train", seeds=(0,)) -> dict:
-    from maan.realdata import pooled_balanced_accuracy
-    from maan.training.cv import run_cv
+    from maan.evaluation.realdata import pooled_balanced_accuracy
+    from maan.evaluation.cv import run_cv
 
     config = {"accelerator": "cpu", **overrides}
     cases = []

@@ -34,10 +34,10 @@ def main(argv=None) -> int:
     p.add_argument("--step", type=float, default=2.0)
     args = p.parse_args(argv)
 
-    from maan.stream import LiveStream
+    from maan.inference.stream import LiveStream
 
     name = f"maan-bench-{uuid.uuid4().hex[:8]}"
-    player = subprocess.Popen([sys.executable, "-c", "import sys; from maan.stream import run_play; "
+    player = subprocess.Popen([sys.executable, "-c", "import sys; from maan.inference.stream import run_play; "
                                "run_play(sys.argv[1], sys.argv[2], log=None)", args.file, name])
     compute = []
     try:

@@ -12,7 +12,7 @@ keys of its own:
 * ``"model"``: ``maan`` (default), ``base``, ``ecg-only`` or ``eeg-only``.
 
 ``--reversed-eeg F`` draws from a cohort like the demo's in which a fraction F of the subjects
-have their EEG arousal response reversed (``maan.data.synthetic.synth_amigos(...,
+have their EEG arousal response reversed (``maan.datasets.synthetic.synth_amigos(...,
 reversed_eeg_fraction=F)``; their heart rate still rises with arousal): real subjects differ
 more than the default cohort's, and there the EEG's arousal pattern does not transfer between
 subjects while heart rate does. The cohort is built in the work folder when missing.
@@ -60,8 +60,8 @@ def reversed_eeg_store(work: Path, fraction: float) -> Path:
     from small_data import DEMO_COHORT
 
     import maan
-    from maan.data.synthetic import COHORT_MARKER_FILE, DEMO_AMIGOS_SECONDS
-    from maan.features.pipeline import PreprocessConfig, preprocess
+    from maan.datasets.synthetic import COHORT_MARKER_FILE, DEMO_AMIGOS_SECONDS
+    from maan.preprocessing.pipeline import PreprocessConfig, preprocess
 
     cohort, store = work / f"reversed-eeg-{fraction:g}-cohort", work / f"reversed-eeg-{fraction:g}-features"
     if not (store / "manifest.json").exists():
@@ -94,7 +94,7 @@ def run_cohort(features, idx, target: str, overrides: dict, seed: int = 0) -> di
     from maan.training.baselines import hr_band_features, logistic_baseline, window_features
     from maan.training.datamodule import WindowDataModule
     from maan.training.module import TrainConfig, fit_module, predict_proba
-    from maan.training.normalize import Normalizer, informative_train_idx, layout_of
+    from maan.features.normalize import Normalizer, informative_train_idx, layout_of
     from maan.training.splits import make_splits
 
     overrides = dict(overrides)

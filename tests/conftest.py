@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+import maan
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
@@ -32,3 +34,36 @@ def pytest_collection_modifyitems(config, items):
     if gpu:
         config.hook.pytest_deselected(items=gpu)
         items[:] = [item for item in items if not item.get_closest_marker("gpu")]
+
+
+# -- a small synthetic AMIGOS-format cohort, preprocessed once per test session -------------
+N_SUBJECTS = 6
+
+
+@pytest.fixture(scope="session")
+def cohort_data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("amigos-synth")
+    maan.synth_cohort("amigos", folder, n_subjects=N_SUBJECTS, seed=11, short_seconds=(20, 40), long_seconds=(60, 90))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def store(cohort_data, tmp_path_factory):
+    """Path of the feature store (about 400 windows of 6 subjects)."""
+    out = tmp_path_factory.mktemp("features") / "store"
+    maan.preprocess("amigos", cohort_data, out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def features(store):
+    return maan.load_features(store)
+
+
+def run_cli(argv, capsys):
+    """Run ``maan ARGV`` in-process: exit status, stdout, stderr."""
+    from maan.cli import main
+
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -21,7 +21,7 @@ def build_tiny_run(tmp_path_factory):
     """A reproduce run (2 protocols x arousal x base/maan x 2 folds, 1 epoch) on ~250 windows,
     shared by the figure and report tests of one session (~5 s on 2 idle cores)."""
     if "run" not in _CACHE:
-        from maan.training.cv import run_reproduce
+        from maan.evaluation.cv import run_reproduce
 
         root = tmp_path_factory.mktemp("figrun")
         maan.synth_cohort("amigos", root / "data", n_subjects=4, seed=3, short_seconds=(20, 40),
@@ -194,7 +194,7 @@ def test_figure_titles_name_the_data(figured_run):
 
 
 def test_cli_help_and_figures_command(tiny_run, tmp_path, capsys):
-    from maan.evaluation.commands import add_commands
+    from maan.cli.report import add_commands
 
     parser = argparse.ArgumentParser(prog="maan")
     add_commands(parser.add_subparsers(dest="command"), argparse.ArgumentParser)

@@ -16,7 +16,7 @@ import pytest
 
 from maan import load_features, preprocess
 from maan.errors import InvalidInputError
-from maan.features.pipeline import PreprocessConfig
+from maan.preprocessing.pipeline import PreprocessConfig
 from tests.conftest import shared_file
 
 SUBJECTS = ("Subject00", "Subject01", "Subject02", "Subject03")

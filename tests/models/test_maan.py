@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from maan.training.commands import RR_SKIP_CHOICES
+from maan.cli.train import RR_SKIP_CHOICES
 from maan.models.maan import RR_SKIPS, balance_rule, block_scales, rr_summary, spatial_pattern
 from maan.models import (
     DEFAULT_ECG_SHAPE,

@@ -9,7 +9,7 @@ from maan.errors import ConfigMismatchError, InvalidInputError
 from maan.models import build_model
 from maan.models.maan import DEFAULT_RR_SKIP
 from maan.training.checkpoint import load_checkpoint, save_checkpoint
-from maan.training.normalize import Normalizer
+from maan.features.normalize import Normalizer
 
 
 def _save(tmp_path, features, name="maan"):

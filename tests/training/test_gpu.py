@@ -26,7 +26,7 @@ def _cuda():
 
 def test_the_model_computes_the_same_on_the_gpu(features):
     from maan.models import build_model
-    from maan.training.normalize import Normalizer
+    from maan.features.normalize import Normalizer
 
     ecg, eeg = Normalizer("train").fit(features.ecg, features.eeg, features.subject).transform(
         features.ecg, features.eeg, features.subject)

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from maan.training.cv import DEMO_PRESET, run_cv, run_reproduce
+from maan.evaluation.cv import DEMO_PRESET, run_cv, run_reproduce
 
 FAST = {"epochs": 15, "patience": 4, "accelerator": "cpu"}
 

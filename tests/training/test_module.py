@@ -126,7 +126,7 @@ def test_input_noise_changes_training_only():
 def test_cli_batch_size_option(value, ok):
     import argparse
 
-    from maan.training.commands import _batch_size
+    from maan.cli.train import _batch_size
 
     if ok:
         assert _batch_size(value) in ("auto", 16)
@@ -138,7 +138,7 @@ def test_cli_batch_size_option(value, ok):
 def test_grid_layout_model_pools_each_band_and_round_trips_through_a_checkpoint(tmp_path):
     from maan.training.checkpoint import load_checkpoint, save_checkpoint
     from maan.training.datamodule import WindowDataModule
-    from maan.training.normalize import Normalizer
+    from maan.features.normalize import Normalizer
 
     rng = np.random.default_rng(0)
     n = 24
@@ -283,7 +283,7 @@ def test_resolve_rr_skip():
 @pytest.mark.parametrize("labels_follow_heart_rate, expected", [(True, "beats"), (False, "padded")])
 def test_fit_resolves_rr_skip_auto_from_the_training_windows(labels_follow_heart_rate, expected):
     from maan.training.datamodule import WindowDataModule
-    from maan.training.normalize import Normalizer
+    from maan.features.normalize import Normalizer
 
     rng = np.random.default_rng(0)
     n = 48

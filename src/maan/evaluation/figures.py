@@ -41,8 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MaanError
-from ..features.store import atomic_write_bytes, atomic_write_json
+from maan.errors import MaanError
+from maan.preprocessing.io import atomic_write_bytes, atomic_write_json
 
 BASELINE_NAMES = ("majority", "logistic", "hr-band")
 MODEL_ORDER = ("base", "maan", "ecg-only", "eeg-only")
@@ -456,7 +456,7 @@ def make_figures(run, out=None, *, features=None, fold: int = 0, max_points: int
     predictions were saved and whose results.json does not point at an existing store.
     Returns the content of metrics.json (with "files": the paths written).
     """
-    from .predictions import run_predictions
+    from maan.evaluation.predictions import run_predictions
 
     run = Path(run)
     summary, subs = load_run(run)
@@ -470,7 +470,7 @@ def make_figures(run, out=None, *, features=None, fold: int = 0, max_points: int
     separation, attention = [], []
     by_key = {(r["protocol"], r["target"]): (folder, r) for folder, r in subs}
     if isinstance(features, (str, Path)):
-        from ..features.store import load_features
+        from maan.preprocessing.store import load_features
 
         features = load_features(features)
 

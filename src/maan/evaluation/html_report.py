@@ -15,9 +15,9 @@ import json
 import time
 from pathlib import Path
 
-from ..features.store import atomic_write_bytes
-from .figures import BASELINE_NAMES, MODEL_LABELS, data_label_of, load_run, trained_models
-from .report import PAPER_TABLE1, ROW_NAMES, ROW_ORDER, _cells, _pct
+from maan.preprocessing.io import atomic_write_bytes
+from maan.evaluation.figures import BASELINE_NAMES, MODEL_LABELS, data_label_of, load_run, trained_models
+from maan.evaluation.report import PAPER_TABLE1, ROW_NAMES, ROW_ORDER, _cells, _pct
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:2em auto;max-width:1250px;
@@ -229,7 +229,7 @@ Network</i> (Woo et al., NeurIPS 2023 workshop).</p>
 def write_report(run, out=None, *, figures: bool | str = "missing", features=None, log=print, **figure_kwargs) -> Path:
     """Write ``out`` (default ``RUN/report.html``); ``figures``: "missing" makes them when
     ``RUN/figures/metrics.json`` is absent, True always remakes them, False uses what is there."""
-    from .figures import make_figures
+    from maan.evaluation.figures import make_figures
 
     run = Path(run)
     fig_dir = run / "figures"

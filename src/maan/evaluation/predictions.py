@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigMismatchError, MaanError
-from ..features.store import atomic_write_bytes
+from maan.errors import ConfigMismatchError, MaanError
+from maan.preprocessing.io import atomic_write_bytes
 
 SUFFIX = ".predictions.npz"
 KEYS = ("test_idx", "y_true", "score", "representation", "a_ecg", "a_eeg")
@@ -92,9 +92,9 @@ class _Recomputer:
     """Rebuild the folds of one CV run and apply its checkpoints (loaded store shared)."""
 
     def __init__(self, run_dir, result: dict, features=None):
-        from ..features.store import load_features
-        from ..training.cv import _fold_fingerprint, _store_fingerprint
-        from ..training.splits import make_splits
+        from maan.preprocessing.store import load_features
+        from maan.evaluation.cv import _fold_fingerprint, _store_fingerprint
+        from maan.training.splits import make_splits
 
         self.run_dir = Path(run_dir)
         spec = _run_spec(self.run_dir)
@@ -117,7 +117,7 @@ class _Recomputer:
         self._subject_normalised = None
 
     def __call__(self, fold: int, model: str) -> dict:
-        from ..training.checkpoint import load_checkpoint
+        from maan.training.checkpoint import load_checkpoint
 
         ckpt = load_checkpoint(self.run_dir / "folds" / f"fold-{fold:02d}" / f"{model}.pt")
         test_idx = self.splits[fold][1]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..features.store import atomic_write_bytes
+from maan.preprocessing.io import atomic_write_bytes
 
 ROW_NAMES = {
     "base": "(a-1) Basic model",
@@ -116,7 +116,7 @@ def write_table1(summary: dict, path) -> Path:
 
 def format_cv_summary(result: dict) -> str:
     """Every metric of one ``maan cv`` run, one row per model (baselines included)."""
-    from .metrics import METRICS
+    from maan.evaluation.metrics import METRICS
 
     names = {"acc": "ACC", "sen": "SEN", "spe": "SPE", "ppr": "PPR", "f1": "F1", "balanced_accuracy": "BA", "auc": "AUC"}
     lines = [f"{result.get('data_label', '')} | {result['target']} | {result['protocol']} | {result['folds']} folds | "

@@ -25,8 +25,8 @@ import numpy as np
 from scipy import fft as sp_fft
 from scipy import signal as sp_signal
 
-from ..config import BANDS, DE_METHODS, DEFAULT_DE_METHOD
-from ..errors import InvalidSignalError
+from maan.config import BANDS, DE_METHODS, DEFAULT_DE_METHOD
+from maan.errors import InvalidSignalError
 
 BUTTER_ORDER = 4
 # Reflect padding on each side of a segment, in seconds: long enough for the Butterworth

@@ -1,16 +1,14 @@
-"""Training and cross-validation with PyTorch Lightning (imported lazily: torch is heavy).
+"""Training with PyTorch Lightning (imported lazily: torch is heavy).
 
-``run_cv``, ``run_reproduce`` (and ``DEMO_PRESET``), ``train_model``, ``evaluate_model``,
-``make_splits``, ``Normalizer``, ``TrainConfig``, ``load_checkpoint``; the CLI subcommands
-are registered by ``maan.training.commands.add_commands``.
+``train_model``, ``TrainConfig``, ``EmotionModule``, ``WindowDataModule``, ``make_splits``,
+``load_checkpoint`` and ``save_checkpoint``.
 """
 from __future__ import annotations
 
 _EXPORTS = {
-    "run_cv": "cv", "run_reproduce": "cv", "train_model": "cv", "evaluate_model": "cv", "DEMO_PRESET": "cv",
-    "data_label": "cv", "make_splits": "splits", "inner_split": "splits", "PROTOCOLS": "splits",
-    "Normalizer": "normalize", "TrainConfig": "module", "EmotionModule": "module",
-    "WindowDataModule": "datamodule", "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
+    "train_model": "train", "make_splits": "splits", "inner_split": "splits", "PROTOCOLS": "splits",
+    "TrainConfig": "module", "EmotionModule": "module", "WindowDataModule": "datamodule",
+    "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .normalize import standardize_by_group
+from maan.features.normalize import standardize_by_group
 
 BASELINES = ("majority", "logistic", "hr-band")
 #: the baselines that are logistic regressions, and the window features of each

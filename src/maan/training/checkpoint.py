@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import ConfigMismatchError, InvalidInputError
-from ..features.store import atomic_write_bytes, atomic_write_json
-from ..models import MODEL_NAMES, build_model
-from .normalize import Normalizer
+from maan.errors import ConfigMismatchError, InvalidInputError
+from maan.preprocessing.io import atomic_write_bytes, atomic_write_json
+from maan.models import MODEL_NAMES, build_model
+from maan.features.normalize import Normalizer
 
 CHECKPOINT_FORMAT = "maan-checkpoint"
 CHECKPOINT_VERSION = 6
@@ -40,7 +40,7 @@ FEATURE_KEYS = ("window_seconds", "subwindow_seconds", "bands", "rr_length", "de
 
 
 def versions() -> dict:
-    from ..versions import package_versions
+    from maan.preprocessing.io import package_versions
 
     return package_versions(("maan", "torch", "lightning", "scikit-learn", "numpy"))
 
@@ -142,7 +142,7 @@ class Checkpoint:
     @torch.no_grad()
     def predict_proba(self, ecg: np.ndarray, eeg: np.ndarray, subject=None) -> np.ndarray:
         """P(high) of raw (un-normalised) store windows."""
-        from .module import predict_proba
+        from maan.training.module import predict_proba
 
         ecg_n, eeg_n = self.normalizer.transform(ecg, eeg, subject)
         return predict_proba(self.model, ecg_n, eeg_n)

@@ -1,7 +1,7 @@
 """LightningDataModule over the windows of a feature store, for one fold.
 
 It holds the fold's index sets (fit = training minus validation, validation, test), fits the
-:class:`~maan.training.normalize.Normalizer` on the training fold only (fit + validation
+:class:`~maan.features.normalize.Normalizer` on the training fold only (fit + validation
 windows; ``subject`` mode: per subject, labels unused) and serves normalised in-memory
 tensors. ``balance="sampler"`` draws training batches with a class-balanced
 ``WeightedRandomSampler``; otherwise batches are shuffled with a seeded generator.
@@ -14,8 +14,8 @@ from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
 import lightning as L
 
-from .module import resolve_batch_size
-from .normalize import DEFAULT_NORMALIZE, Normalizer, layout_of
+from maan.training.module import resolve_batch_size
+from maan.features.normalize import DEFAULT_NORMALIZE, Normalizer, layout_of
 
 
 class WindowDataModule(L.LightningDataModule):

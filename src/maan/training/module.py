@@ -37,9 +37,9 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback, EarlyStopping
 from lightning.pytorch.loggers import CSVLogger
 
-from ..models import build_model
-from ..models.maan import DEFAULT_RR_SKIP, balance_rule
-from .baselines import rr_statistics
+from maan.models import build_model
+from maan.models.maan import DEFAULT_RR_SKIP, balance_rule
+from maan.training.baselines import rr_statistics
 
 BALANCE_MODES = ("weights", "sampler", "none")
 #: ``batch_size="auto"``: the largest batch up to MAX_AUTO_BATCH that still gives about

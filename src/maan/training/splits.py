@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import MaanError
+from maan.errors import MaanError
 
 PROTOCOLS = ("segment-kfold", "trial-kfold", "subject-kfold", "loso")
 #: The inner validation split holds out whole groups only when the training fold has at least

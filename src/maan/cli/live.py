@@ -1,0 +1,134 @@
+"""The ``predict``, ``stream`` and ``play`` subcommands of ``maan``.
+
+``maan.cli`` registers them with ``add_commands(sub, _Parser)``; each handler takes the parsed
+arguments and returns an exit status; user errors are raised as MaanError (one stderr line,
+exit 2, by the CLI).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _step(value: str) -> float:
+    try:
+        step = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not step > 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return step
+
+
+def cmd_predict(args) -> int:
+    from maan.inference.predict import Predictor, describe, predict
+
+    predictor = Predictor(args.checkpoint)
+    if not args.quiet:
+        print(describe(predictor), file=sys.stderr)
+    if args.normalize_with and "subject" not in predictor.normalize.values() and not args.quiet:
+        print("maan predict: note: --normalize-with is ignored, the checkpoints use their training "
+              "statistics (--normalize train)", file=sys.stderr)
+    result = predict(predictor, args.input, step=args.step, per_window=args.per_window,
+                     normalize_with=args.normalize_with or None)
+    flagged = sum(1 for f in result.flags if f)
+    if args.out:
+        result.to_csv(args.out)
+    else:
+        import csv
+
+        writer = csv.DictWriter(sys.stdout, fieldnames=result.columns, lineterminator="\n")
+        writer.writeheader()
+        for row in result.rows():
+            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    if not args.quiet:
+        print(f"{len(result)} windows from {len(args.input)} file(s), {flagged} flagged (not predicted)"
+              + (f"; predictions: {args.out}" if args.out else ""), file=sys.stderr)
+    return 0
+
+
+def cmd_stream(args) -> int:
+    from maan.inference.stream import LiveStream
+
+    live = LiveStream(args.checkpoint, args.source, step=args.step, timeout=args.timeout, csv_path=args.csv,
+                      reference=args.reference, min_reference=args.min_reference,
+                      connect_timeout=args.connect_timeout)
+    return live.run(max_predictions=args.count, max_seconds=args.duration)
+
+
+def cmd_play(args) -> int:
+    from pathlib import Path
+
+    from maan.inference.stream import run_play
+
+    name = args.name or Path(args.file).stem
+    log = (lambda msg: print(msg, file=sys.stderr)) if not args.quiet else None
+    return run_play(args.file, name, chunk_size=args.chunk_size, repeat=args.repeat, log=log)
+
+
+def add_commands(sub, parser_class=argparse.ArgumentParser) -> None:
+    """Register predict, stream and play on an argparse subparsers object."""
+    from maan.inference.stream import DEFAULT_MIN_REFERENCE, DEFAULT_REFERENCE, DEFAULT_STEP, DEFAULT_TIMEOUT
+
+    p = sub.add_parser("predict", help="per-window predictions of checkpoints on recordings",
+                       description="Apply checkpoints (one per target, from train or cv) to recordings MNE reads "
+                       "(EDF, BDF, FIF, BrainVision...): the checkpoint's preprocessing (rate, channels, bands, "
+                       "window, normalisation) is repeated exactly. Writes one row per window: file, window "
+                       "start/end (s), prob_<target>, pred_<target>, heart_rate_bpm, flags (windows with NaN, "
+                       "no valid ECG beats or flat EEG are flagged, not predicted). Checkpoints trained with "
+                       "--normalize subject standardise each file with its own windows (transductive).")
+    p.add_argument("--checkpoint", required=True, action="append", metavar="PT",
+                   help="NAME.pt (with NAME.json) or its folder; repeat for several targets")
+    p.add_argument("--input", required=True, nargs="+", metavar="FILE", help="recording(s)")
+    p.add_argument("--out", default=None, metavar="CSV", help="output CSV (default: print to stdout)")
+    p.add_argument("--step", type=_step, default=None, metavar="S",
+                   help="seconds between window starts (default: the training store's step)")
+    p.add_argument("--per-window", action="store_true",
+                   help="resample and filter every window alone, as maan stream does (default: the whole "
+                        "file at once, as maan preprocess does)")
+    p.add_argument("--normalize-with", nargs="+", default=None, metavar="FILE",
+                   help="checkpoints trained with --normalize subject: standardise every input with the valid "
+                        "windows of these recordings of the same subject (e.g. its rest and task recordings "
+                        "together) instead of each input's own windows; needed when an input holds one "
+                        "condition only")
+    p.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("stream", help="live predictions from an LSL stream, one JSON line per step",
+                       description="Connect to an LSL stream (mne-lsl) holding the checkpoint's ECG and EEG "
+                       "channels and, every --step seconds of data, predict on the most recent window; print one "
+                       "JSON line per prediction (time, window_start, window_end in LSL time, latency_s, "
+                       "prob_<target>, pred_<target>, heart_rate_bpm, flags). Bounded memory (a ring buffer of "
+                       "one window plus a margin); a stream that stops is reported on stderr and reconnected; "
+                       "Ctrl-C exits cleanly.")
+    p.add_argument("--checkpoint", required=True, action="append", metavar="PT",
+                   help="NAME.pt (with NAME.json) or its folder; repeat for several targets")
+    p.add_argument("--source", required=True, metavar="NAME", help="LSL stream name (e.g. from maan play --name)")
+    p.add_argument("--step", type=_step, default=DEFAULT_STEP, metavar="S",
+                   help="seconds of data between predictions (default: %(default)s)")
+    p.add_argument("--csv", default=None, metavar="FILE", help="also append every prediction to this CSV file")
+    p.add_argument("--timeout", type=_step, default=DEFAULT_TIMEOUT, metavar="S",
+                   help="seconds without data before the stream is reported and reconnected (default: %(default)s)")
+    p.add_argument("--connect-timeout", type=_step, default=10.0, metavar="S",
+                   help="seconds to wait for the stream at start (default: %(default)s)")
+    p.add_argument("--reference", type=int, default=DEFAULT_REFERENCE, metavar="N",
+                   help="subject-normalised checkpoints: standardise with the last N valid windows "
+                        "(default: %(default)s)")
+    p.add_argument("--min-reference", type=int, default=DEFAULT_MIN_REFERENCE, metavar="N",
+                   help="subject-normalised checkpoints: windows seen before the first prediction "
+                        "(default: %(default)s)")
+    p.add_argument("--count", type=int, default=None, metavar="N", help="stop after N predictions")
+    p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
+    p.set_defaults(func=cmd_stream)
+
+    p = sub.add_parser("play", help="replay a recording as an LSL stream (for demos and tests)",
+                       description="Replay any recording MNE reads as an LSL stream with mne-lsl's player, in real "
+                       "time, in SI units; stops after --repeat plays or on Ctrl-C.")
+    p.add_argument("file", metavar="FILE", help="recording (EDF, BDF, FIF, BrainVision...)")
+    p.add_argument("--name", default=None, metavar="NAME", help="LSL stream name (default: the file's stem)")
+    p.add_argument("--chunk-size", type=int, default=10, metavar="N",
+                   help="samples pushed at once (default: %(default)s)")
+    p.add_argument("--repeat", type=float, default=float("inf"), metavar="N",
+                   help="times the file is played (default: loop until Ctrl-C)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no start/stop messages")
+    p.set_defaults(func=cmd_play)

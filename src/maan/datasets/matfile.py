@@ -1,0 +1,26 @@
+"""Reading MATLAB files with one mapping of scipy's many failure modes to InvalidInputError."""
+from __future__ import annotations
+
+import os
+
+import scipy.io
+
+from maan.errors import InvalidInputError
+
+
+def load_mat(source, path: str | os.PathLike, **kwargs) -> dict:
+    """``scipy.io.loadmat(source)``; any failure becomes InvalidInputError naming ``path``.
+
+    ``source`` is a file name or a file-like object (e.g. a .mat read from a zip), ``path`` the
+    file the user knows about.
+    """
+    try:
+        return scipy.io.loadmat(source, **kwargs)
+    except FileNotFoundError:
+        raise InvalidInputError(path, "file not found") from None
+    except NotImplementedError as e:  # MATLAB v7.3 (HDF5)
+        raise InvalidInputError(path, f"unsupported MAT version ({e}); re-save it with save(..., '-v7')") from None
+    except MemoryError:
+        raise
+    except Exception as e:  # truncated, not a MAT file, corrupt stream ...
+        raise InvalidInputError(path, f"not a readable MAT file ({type(e).__name__}: {e})") from None

@@ -1,0 +1,446 @@
+"""Preprocessing: records -> synchronized windows -> ECG RR series + EEG DE maps -> store.
+
+One subject is the unit of work (and of atomic writes): workers compute a subject's windows
+and return arrays; the parent process alone writes the store, so HDF5 needs no locking.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from maan import config as C
+from maan.datasets.record import Record, SubjectSource
+from maan.errors import InvalidInputError, InvalidSignalError, MaanError
+from maan.features import ecg as ecg_features
+from maan.config import DE_METHODS, DEFAULT_DE_METHOD, LAYOUTS
+from maan.features.eeg import de_subwindows
+from maan.preprocessing.store import FeatureStoreWriter, SubjectFeatures, file_fingerprint
+from maan.features.windows import finite_runs, run_of_window, samples_per, window_starts
+
+log = logging.getLogger("maan")
+
+RECORDINGS = "recordings"  # the labelled-recordings dataset (maan.datasets.recordings)
+_RECORDINGS_OPTIONS = (("labels", "--labels"), ("ecg_channel", "--ecg-channel"), ("exclude", "--exclude"),
+                       ("fs", "--fs"))
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """Every parameter that changes the stored features (its hash guards resumes)."""
+
+    dataset: str
+    window_seconds: float = C.WINDOW_SECONDS
+    step_seconds: float = C.STEP_SECONDS
+    subwindow_seconds: float = C.SUBWINDOW_SECONDS
+    bands: tuple = tuple((name, lo, hi) for name, (lo, hi) in C.BANDS.items())
+    rr_length: int = C.RR_LENGTH
+    rpeak_method: str = ecg_features.DEFAULT_RPEAK_METHOD
+    de_method: str = DEFAULT_DE_METHOD
+    layout: str = "channels"
+    threshold: float | None = None  # None: the dataset's default (C.LABEL_THRESHOLDS); recordings: 0/1 as is
+    targets: tuple | None = None  # None: arousal, valence; recordings: every label column of the table
+    # --- recordings only (see maan.datasets.recordings) ---
+    # The labels table (default DATA/labels.csv). Its path is not hashed: its columns are the
+    # targets (hashed) and its content is fingerprinted as an input of every subject.
+    labels: str | None = None
+    ecg_channel: str | None = None  # None: the single channel typed or named ECG
+    exclude: tuple = ()  # EEG-typed channels that are not EEG (eegmat: "EEG A2-A1")
+    fs: float | None = None  # common rate both modalities are resampled to; None: 128 Hz
+
+    def __post_init__(self):
+        if self.targets is None and self.dataset != RECORDINGS:
+            object.__setattr__(self, "targets", C.TARGETS)
+        elif self.targets is not None:
+            object.__setattr__(self, "targets", tuple(self.targets))
+        exclude = (self.exclude,) if isinstance(self.exclude, str) else tuple(self.exclude or ())
+        object.__setattr__(self, "exclude", exclude)
+        if self.labels is not None:
+            object.__setattr__(self, "labels", os.fspath(self.labels))
+        if self.dataset != RECORDINGS:
+            given = [flag for name, flag in _RECORDINGS_OPTIONS if getattr(self, name)]
+            if given:
+                raise MaanError(f"{', '.join(given)} only appl{'y' if len(given) > 1 else 'ies'} to --dataset {RECORDINGS}")
+        if self.fs is not None:
+            top = max(hi for _, _, hi in self.bands)
+            if not self.fs > 2 * top:
+                raise MaanError(f"--fs {self.fs:g} Hz is too low: the EEG bands reach {top:g} Hz, "
+                                f"so the rate must exceed {2 * top:g} Hz")
+        if self.de_method not in DE_METHODS:
+            raise MaanError(f"unknown DE method {self.de_method!r}; choose one of {', '.join(DE_METHODS)}")
+        if str(self.rpeak_method).lower() not in ecg_features.RPEAK_METHODS:
+            raise MaanError(f"unknown R-peak method {self.rpeak_method!r}; choose one of "
+                            f"{', '.join(ecg_features.RPEAK_METHODS)}")
+        if self.layout not in LAYOUTS:
+            raise MaanError(f"unknown layout {self.layout!r}; choose one of {', '.join(LAYOUTS)}")
+        if self.window_seconds <= 0 or self.step_seconds <= 0 or self.subwindow_seconds <= 0:
+            raise MaanError("window, step and sub-window lengths must be positive")
+        ratio = self.window_seconds / self.subwindow_seconds
+        if abs(ratio - round(ratio)) > 1e-9:
+            raise MaanError("the window length must be a whole number of sub-windows")
+
+    @property
+    def label_threshold(self) -> float | None:
+        """label = rating > this; None: the (recordings) target columns are 0/1 labels already."""
+        if self.threshold is not None:
+            return float(self.threshold)
+        if self.dataset == RECORDINGS:
+            return None
+        return C.LABEL_THRESHOLDS.get(self.dataset, 5.0)
+
+    @property
+    def sample_rate(self) -> float | None:
+        """The rate recordings are resampled to (None for datasets read at their own rates)."""
+        if self.dataset != RECORDINGS:
+            return None
+        from maan.datasets.recordings import DEFAULT_FS
+
+        return float(self.fs) if self.fs is not None else DEFAULT_FS
+
+    def reader_options(self) -> dict:
+        """Keyword options for the dataset's reader (READERS[dataset]); none but for recordings."""
+        if self.dataset != RECORDINGS:
+            return {}
+        return {"labels": self.labels, "ecg_channel": self.ecg_channel, "exclude": self.exclude,
+                "fs": self.sample_rate, "threshold": self.threshold, "targets": self.targets}
+
+    @property
+    def band_dict(self) -> dict:
+        return {name: (lo, hi) for name, lo, hi in self.bands}
+
+    @property
+    def n_subwindows(self) -> int:
+        return int(round(self.window_seconds / self.subwindow_seconds))
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["bands"] = [list(b) for b in self.bands]
+        out["targets"] = None if self.targets is None else list(self.targets)
+        out["threshold"] = self.label_threshold
+        del out["labels"]  # see the field: the table is fingerprinted, its columns are the targets
+        if self.dataset == RECORDINGS:
+            out["exclude"] = sorted(self.exclude)
+            out["fs"] = self.sample_rate
+        else:  # absent, so that stores of the other datasets keep their config hash
+            for name in ("ecg_channel", "exclude", "fs"):
+                del out[name]
+        return out
+
+
+@dataclass
+class TrialFeatures:
+    ecg: np.ndarray  # (n, 1, rr_length)
+    eeg: np.ndarray  # (n, bands, channels, subwindows)
+    window_start: np.ndarray  # (n,) seconds
+    dropped: dict[str, int] = field(default_factory=dict)
+
+
+def _count(reasons: np.ndarray) -> dict[str, int]:
+    names, counts = np.unique(reasons[reasons != ""], return_counts=True)
+    return {str(k): int(v) for k, v in zip(names, counts)}
+
+
+def ecg_rr_windows(ecg, fs: float, starts: np.ndarray, window_samples: int, config: PreprocessConfig):
+    """RR series and drop reasons for windows of a multi-lead ECG (channels, samples).
+
+    Leads are tried in order; the next lead is used only for windows the previous one could
+    not serve (flat, absent, NaN, no beats), so a dead electrode does not cost the trial.
+    """
+    n = len(starts)
+    rr = np.zeros((n, config.rr_length), dtype=np.float32)
+    reasons = np.full(n, "nan", dtype=object)
+    for lead in np.atleast_2d(ecg):
+        todo = reasons != ""
+        if not todo.any():
+            break
+        runs = finite_runs(np.isfinite(lead))
+        run_index = run_of_window(starts, window_samples, runs)
+        for r, (a, b) in enumerate(runs):
+            mine = todo & (run_index == r)
+            if not mine.any():
+                continue
+            try:
+                peaks = ecg_features.detect_rpeaks(lead[a:b], fs, method=config.rpeak_method) + a
+            except InvalidSignalError:
+                reasons[mine & (reasons == "nan")] = "ecg_no_beats"
+                continue
+            lead_rr, valid, why = ecg_features.rr_windows(
+                peaks, fs, starts[mine], window_samples, length=config.rr_length
+            )
+            idx = np.flatnonzero(mine)
+            rr[idx[valid]] = lead_rr[valid]
+            reasons[idx[valid]] = ""
+            still_bad = idx[~valid]
+            reasons[still_bad] = np.asarray(why, dtype=object)[~valid]
+    return rr, reasons
+
+
+# A channel whose range within a window is below this fraction of the trial's median range is
+# flat (dead electrode, clipped amplifier): its DE would be log(~0).
+FLAT_RELATIVE_RANGE = 1e-4
+
+
+def flat_channel_windows(x: np.ndarray, starts: np.ndarray, window_samples: int) -> np.ndarray:
+    """True for windows where any channel of ``x`` (channels, samples) is flat."""
+    if len(starts) == 0:
+        return np.zeros(0, dtype=bool)
+    if np.all(np.diff(starts) == window_samples):  # the default step == window: a view, no copy
+        pieces = x[:, starts[0]:starts[0] + len(starts) * window_samples].reshape(x.shape[0], len(starts), -1)
+    else:
+        pieces = x[:, starts[:, None] + np.arange(window_samples)[None, :]]
+    span = pieces.max(axis=-1) - pieces.min(axis=-1)  # (channels, windows)
+    reference = np.median(span)
+    return (span <= FLAT_RELATIVE_RANGE * reference).any(axis=0) if reference > 0 else np.ones(len(starts), bool)
+
+
+def eeg_de_windows(eeg, fs: float, starts: np.ndarray, window_samples: int, config: PreprocessConfig):
+    """DE maps (n, bands, channels, subwindows) and drop reasons for windows of one trial."""
+    n = len(starts)
+    sub = samples_per(config.subwindow_seconds, fs, "sub-window")
+    out = np.zeros((n, len(config.bands), eeg.shape[0], config.n_subwindows), dtype=np.float32)
+    reasons = np.full(n, "nan", dtype=object)
+    runs = finite_runs(np.isfinite(eeg).all(axis=0))
+    run_index = run_of_window(starts, window_samples, runs)
+    for r, (a, b) in enumerate(runs):
+        mine = np.flatnonzero(run_index == r)
+        if len(mine) == 0:
+            continue
+        out[mine] = de_subwindows(eeg[:, a:b], fs, starts[mine] - a, window_samples, sub,
+                                  bands=config.band_dict, method=config.de_method)
+        reasons[mine] = ""
+        flat = flat_channel_windows(eeg, starts[mine], window_samples)
+        reasons[mine[flat]] = "eeg_flat"
+    out[~np.isfinite(out)] = 0.0
+    return out, reasons
+
+
+@dataclass
+class TrialWindows:
+    """Every window of one trial, valid or not (``reasons[i] == ""`` for a valid window)."""
+
+    ecg: np.ndarray  # (n, 1, rr_length); zeros where ECG is invalid
+    eeg: np.ndarray  # (n, bands, channels, subwindows) or (n, planes, H, W) for the grid layout
+    window_start: np.ndarray  # (n,) seconds
+    reasons: np.ndarray  # (n,) object: "" or the drop reason (nan, ecg_*, eeg_flat)
+
+
+def trial_windows(record: Record, config: PreprocessConfig) -> TrialWindows:
+    """All windows of one trial with the reason each invalid one would be dropped for
+    (:func:`extract_trial` keeps the valid ones; ``maan predict`` flags the others)."""
+    duration = min(record.ecg.duration, record.eeg.duration)
+    starts_s = window_starts(duration, config.window_seconds, config.step_seconds)
+    ecg_w = samples_per(config.window_seconds, record.ecg.fs)
+    eeg_w = samples_per(config.window_seconds, record.eeg.fs)
+    ecg_starts = np.round(starts_s * record.ecg.fs).astype(np.int64)
+    eeg_starts = np.round(starts_s * record.eeg.fs).astype(np.int64)
+    rr, ecg_reasons = ecg_rr_windows(record.ecg.data, record.ecg.fs, ecg_starts, ecg_w, config)
+    de, eeg_reasons = eeg_de_windows(record.eeg.data, record.eeg.fs, eeg_starts, eeg_w, config)
+    # NaN in either modality is reported as "nan"; otherwise the EEG reason, then the ECG one.
+    reasons = np.where(eeg_reasons != "", eeg_reasons, ecg_reasons)
+    reasons = np.where((ecg_reasons == "nan") & (eeg_reasons == ""), "nan", reasons).astype(object)
+    if config.layout == "grid":
+        de = to_topographic_grid(de, record.eeg.channels)
+    return TrialWindows(ecg=rr[:, None, :], eeg=de, window_start=starts_s, reasons=reasons)
+
+
+def extract_trial(record: Record, config: PreprocessConfig) -> TrialFeatures:
+    """Windows of one trial with both modalities valid; the others are counted by reason."""
+    w = trial_windows(record, config)
+    keep = w.reasons == ""
+    return TrialFeatures(ecg=w.ecg[keep], eeg=w.eeg[keep], window_start=w.window_start[keep],
+                         dropped=_count(w.reasons))
+
+
+def to_topographic_grid(de: np.ndarray, channels) -> np.ndarray:
+    """(n, bands, channels, sub) -> (n, bands*sub, H, W) on the 10-20 grid of config.TOPO_POSITIONS."""
+    missing = [c for c in channels if c not in C.TOPO_POSITIONS]
+    if missing:
+        raise MaanError(f"no topographic position for channel(s) {', '.join(missing)}; use --layout channels")
+    n, n_bands, _, n_sub = de.shape
+    grid = np.zeros((n, n_bands, n_sub, *C.TOPO_GRID_SIZE), dtype=de.dtype)
+    for i, name in enumerate(channels):
+        row, col = C.TOPO_POSITIONS[name]
+        grid[:, :, :, row, col] = de[:, :, i, :]
+    return grid.reshape(n, n_bands * n_sub, *C.TOPO_GRID_SIZE)
+
+
+def _trial_problem(record: Record, features: TrialFeatures) -> str | None:
+    """A whole-trial defect that makes the input file bad (not just some windows)."""
+    if features.window_start.size:
+        return None
+    if not np.isfinite(record.eeg.data).any() or not np.isfinite(record.ecg.data).any():
+        return "all samples are NaN"
+    if features.dropped.get("ecg_no_beats", 0) and set(features.dropped) <= {"ecg_no_beats", "nan"}:
+        return "ECG has no detectable beats (flat or absent lead)"
+    if features.dropped.get("eeg_flat", 0) and set(features.dropped) <= {"eeg_flat", "nan"}:
+        return "EEG is flat"
+    return None
+
+
+def extract_subject(source: SubjectSource, config: PreprocessConfig, skip_invalid: bool = False):
+    """Read one subject and compute all its windows (raises InvalidInputError on bad input).
+
+    Returns ``(SubjectFeatures, meta)`` where meta holds the channel and rating names.
+    """
+    records = source.load()
+    ecg, eeg, trial, start, ratings = [], [], [], [], []
+    labels: dict[str, list] = {t: [] for t in config.targets}
+    dropped: dict[str, int] = {}
+    invalid_trials = []
+    rating_names = None
+    for record in records:
+        features = extract_trial(record, config)
+        problem = _trial_problem(record, features)
+        if problem:
+            if not skip_invalid:
+                raise InvalidInputError(record.source or source.path,
+                                        f"trial {record.trial}: {problem} (pass --skip-invalid to drop it and continue)")
+            invalid_trials.append({"trial": record.trial, "reason": problem})
+        n = len(features.window_start)
+        for reason, count in features.dropped.items():
+            dropped[reason] = dropped.get(reason, 0) + count
+        if n == 0:
+            continue
+        rating_names = rating_names or list(record.ratings)
+        values = {t: record.ratings.get(t, np.nan) for t in config.targets}
+        if any(not np.isfinite(v) for v in values.values()):
+            dropped["missing_rating"] = dropped.get("missing_rating", 0) + n
+            continue
+        threshold = config.label_threshold
+        for t, v in values.items():
+            labels[t].append(np.full(n, int(v) if threshold is None else int(v > threshold), dtype=np.int8))
+        ecg.append(features.ecg)
+        eeg.append(features.eeg)
+        trial.append(np.full(n, record.trial, dtype=np.int32))
+        start.append(features.window_start)
+        ratings.append(np.tile(np.array([record.ratings[k] for k in rating_names], dtype=np.float32), (n, 1)))
+
+    def cat(parts, empty):
+        return np.concatenate(parts) if parts else empty
+
+    return SubjectFeatures(
+        subject=source.subject,
+        ecg=cat(ecg, np.zeros((0, 1, config.rr_length), np.float32)),
+        eeg=cat(eeg, np.zeros((0,), np.float32)),
+        trial=cat(trial, np.zeros(0, np.int32)),
+        window_start=cat(start, np.zeros(0)),
+        ratings=cat(ratings, np.zeros((0, len(rating_names or [])), np.float32)),
+        labels={t: cat(v, np.zeros(0, np.int8)) for t, v in labels.items()},
+        dropped=dropped,
+        invalid_trials=invalid_trials,
+        inputs=_fingerprints(source, records),
+        signal_seconds=sum(min(r.ecg.duration, r.eeg.duration) for r in records),
+    ), {"rating_names": rating_names or [],
+        "eeg_channels": list(records[0].eeg.channels) if records else [],
+        "ecg_channels": list(records[0].ecg.channels) if records else []}
+
+
+def _fingerprints(source: SubjectSource, records) -> list[dict]:
+    """The subject's source file, then every other file its trials were read from (recordings:
+    the labels table, then each recording), so that a change to any of them redoes the subject."""
+    others = dict.fromkeys(r.source for r in records if r.source and r.source != source.path)
+    return [file_fingerprint(source.path)] + [file_fingerprint(p) for p in others if os.path.isfile(p)]
+
+
+# -- datasets -------------------------------------------------------------------------------
+def list_subjects(dataset: str, data, config: PreprocessConfig | None = None) -> list[SubjectSource]:
+    """The dataset's subjects; ``config`` supplies the reader's options (recordings only)."""
+    from maan.datasets import READERS
+
+    if dataset not in READERS:
+        raise MaanError(f"unknown dataset {dataset!r}; choose one of {', '.join(READERS)}")
+    options = config.reader_options() if config is not None else {}
+    return READERS[dataset](data, **options) if options else READERS[dataset](data)
+
+
+def _versions() -> dict:
+    from maan.preprocessing.io import package_versions
+
+    return package_versions(("maan", "numpy", "scipy", "neurokit2", "h5py", "mne"))
+
+
+# Worker state, inherited through fork: SubjectSource.load may be a closure that cannot be pickled.
+_SOURCES: list[SubjectSource] = []
+
+
+def _work(index: int, config: PreprocessConfig, skip_invalid: bool):
+    try:
+        return "ok", extract_subject(_SOURCES[index], config, skip_invalid)
+    except InvalidInputError as exc:
+        return "invalid", (exc.path or _SOURCES[index].path, exc.reason)
+
+
+def preprocess(dataset: str, data, out, config: PreprocessConfig | None = None, jobs: int = 1,
+               skip_invalid: bool = False, overwrite: bool = False, progress: bool = True) -> dict:
+    """Build (or resume) the feature store ``out`` from ``data``; returns the manifest.
+
+    Finished subjects are skipped on a rerun; a changed configuration raises
+    ConfigMismatchError unless ``overwrite``. A bad input file raises InvalidInputError
+    (subjects already stored are kept) unless ``skip_invalid``, which lists it in the manifest.
+    """
+    from tqdm.auto import tqdm
+
+    global _SOURCES
+    config = config or PreprocessConfig(dataset=dataset)
+    if config.dataset != dataset:
+        raise MaanError(f"config is for dataset {config.dataset!r}, not {dataset!r}")
+    sources = list_subjects(dataset, data, config)
+    if config.targets is None:  # recordings: the label columns of the table
+        config = replace(config, targets=tuple(getattr(sources, "targets", ()) or C.TARGETS))
+    from maan.datasets.synthetic import is_synthetic
+
+    # Conservative: one synthetic file marks the whole store synthetic.
+    synthetic = any(is_synthetic(s.path) for s in sources) or is_synthetic(data)
+    writer = FeatureStoreWriter(out, config.to_dict(), {
+        "dataset": dataset, "synthetic": synthetic, "data": str(data), "targets": list(config.targets),
+        "ecg_shape": [1, config.rr_length], "versions": _versions(),
+        **({"labels": str(sources.labels)} if getattr(sources, "labels", None) else {}),
+    }, overwrite=overwrite)
+    todo = [i for i, s in enumerate(sources) if not writer.is_done(s.subject)]
+    bar = tqdm(total=len(sources), initial=len(sources) - len(todo), unit="subject",
+               desc=f"preprocess {dataset}", disable=not progress)
+    _SOURCES = sources
+
+    def accept(index: int, status: str, payload) -> None:
+        if status == "invalid":
+            path, reason = payload
+            if not skip_invalid:
+                raise InvalidInputError(path, reason)
+            log.warning("skipping %s: %s", path, reason)
+            writer.record_invalid(str(path), reason)
+        else:
+            features, meta = payload
+            if features.eeg.ndim > 1:
+                writer.manifest["eeg_shape"] = list(features.eeg.shape[1:])
+            for key, value in meta.items():
+                if value:
+                    writer.manifest.setdefault(key, value)
+            writer.write_subject(features)
+        bar.update(1)
+
+    try:
+        if jobs <= 1 or len(todo) <= 1:
+            for i in todo:
+                accept(i, *_work(i, config, skip_invalid))
+        else:
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context) as pool:
+                pending = {pool.submit(_work, i, config, skip_invalid): i for i in todo}
+                try:
+                    while pending:
+                        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                        for future in done:
+                            accept(pending.pop(future), *future.result())
+                finally:
+                    for future in pending:
+                        future.cancel()
+    finally:
+        bar.close()
+        _SOURCES = []
+    if writer.manifest["windows"] == 0:
+        raise InvalidInputError(data, "no valid windows in any subject (all trials empty, NaN or without beats)")
+    return writer.manifest

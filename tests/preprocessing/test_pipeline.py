@@ -1,0 +1,167 @@
+"""Pipeline on hand-made records: exact window counts, identical spans, bad trials, resume."""
+import json
+
+import numpy as np
+import pytest
+
+from maan import load_features, preprocess
+from maan.datasets import READERS
+from maan.datasets.record import Record, Signal, SubjectSource
+from maan.errors import ConfigMismatchError, InvalidInputError
+from maan.preprocessing.pipeline import PreprocessConfig, extract_trial
+
+EEG_CHANNELS = ("AF3", "F7", "F3", "FC5", "T7", "P7", "O1", "O2", "P8", "T8", "FC6", "F4", "F8", "AF4")
+
+
+def ecg_signal(seconds, fs, heart_rate=70, seed=0):
+    import neurokit2 as nk
+
+    ecg = nk.ecg_simulate(duration=int(np.ceil(seconds)) + 1, sampling_rate=int(fs), heart_rate=heart_rate,
+                          method="simple", noise=0.02, random_state=seed)
+    return ecg[: int(round(seconds * fs))]
+
+
+def make_record(seconds=65.0, ecg_fs=128.0, eeg_fs=128.0, trial=1, seed=0, arousal=7.0, valence=3.0, source="fake.mat"):
+    rng = np.random.default_rng(seed)
+    ecg = np.stack([ecg_signal(seconds, ecg_fs, seed=seed), -ecg_signal(seconds, ecg_fs, seed=seed + 1)])
+    eeg = 10 * rng.standard_normal((14, int(seconds * eeg_fs)))
+    return Record(subject="P01", trial=trial, ecg=Signal(ecg, ecg_fs, ("ECG Right", "ECG Left")),
+                  eeg=Signal(eeg, eeg_fs, EEG_CHANNELS), ratings={"arousal": arousal, "valence": valence},
+                  source=source)
+
+
+def test_windows_cover_identical_spans_at_different_rates():
+    record = make_record(seconds=65.0, ecg_fs=256.0)  # DREAMER rates
+    out = extract_trial(record, PreprocessConfig(dataset="dreamer"))
+    np.testing.assert_allclose(out.window_start, [0, 10, 20, 30, 40, 50])
+    assert out.ecg.shape == (6, 1, 32) and out.eeg.shape == (6, 4, 14, 10)
+    assert out.dropped == {}
+    rr = out.ecg[0, 0]
+    beats = rr[rr > 0]
+    assert 60 / beats.mean() == pytest.approx(70, abs=3)
+
+
+def test_nan_stretches_drop_exactly_the_windows_they_touch():
+    record = make_record(seconds=62.0)
+    record.eeg.data[:, int(25.5 * 128):int(26 * 128)] = np.nan  # window 2 (20-30 s)
+    record.ecg.data[:, int(41 * 128):int(52 * 128)] = np.nan  # windows 4 and 5 on both leads
+    out = extract_trial(record, PreprocessConfig(dataset="amigos"))
+    np.testing.assert_allclose(out.window_start, [0, 10, 30])
+    assert out.dropped == {"nan": 3}
+
+
+def test_a_dead_ecg_lead_falls_back_to_the_other():
+    record = make_record(seconds=40.0)
+    record.ecg.data[0] = 0.0
+    out = extract_trial(record, PreprocessConfig(dataset="amigos"))
+    assert len(out.window_start) == 4 and out.dropped == {}
+
+
+def test_flat_eeg_channel_is_counted():
+    record = make_record(seconds=30.0)
+    record.eeg.data[3, 1280:2560] = 0.0
+    out = extract_trial(record, PreprocessConfig(dataset="amigos"))
+    assert out.dropped == {"eeg_flat": 1} and len(out.window_start) == 2
+
+
+def test_topographic_layout():
+    out = extract_trial(make_record(seconds=20.0), PreprocessConfig(dataset="amigos", layout="grid"))
+    assert out.eeg.shape == (2, 40, 9, 9)
+    assert np.count_nonzero(out.eeg[0, 0]) == 14
+
+
+# -- the whole pipeline through a registered fake dataset ---------------------------------------
+class FakeDataset:
+    """Three subjects of two trials; ``broken`` names subjects whose load raises."""
+
+    def __init__(self, root, broken=(), bad_trial=None):
+        self.root, self.broken, self.bad_trial, self.loads = root, set(broken), bad_trial, []
+        self.files = {}
+        for i in range(1, 4):
+            path = root / f"S{i}.dat"
+            path.write_bytes(bytes([i]) * 10)
+            self.files[f"S{i}"] = path
+
+    def list(self, data):
+        def loader(name):
+            def load():
+                self.loads.append(name)
+                if name in self.broken:
+                    raise InvalidInputError(self.files[name], "not a MAT file")
+                records = [make_record(35.0, trial=1, seed=1, arousal=8, source=str(self.files[name])),
+                           make_record(25.0, trial=2, seed=2, arousal=2, valence=9, source=str(self.files[name]))]
+                if name == self.bad_trial:
+                    records[1].ecg.data[:] = 0.0
+                for r in records:
+                    r.subject = name
+                return records
+            return load
+        return [SubjectSource(name, str(path), loader(name)) for name, path in self.files.items()]
+
+
+@pytest.fixture
+def fake(tmp_path, monkeypatch):
+    def make(**kw):
+        dataset = FakeDataset(tmp_path, **kw)
+        monkeypatch.setitem(READERS, "fake", dataset.list)
+        return dataset
+    return make
+
+
+def test_store_counts_labels_and_manifest(fake, tmp_path):
+    fake()
+    manifest = preprocess("fake", tmp_path, tmp_path / "out", progress=False)
+    assert manifest["windows"] == 3 * (3 + 2) and manifest["dropped"] == {}
+    features = load_features(tmp_path / "out")
+    assert features.ecg.shape == (15, 1, 32) and features.eeg.shape == (15, 4, 14, 10)
+    np.testing.assert_array_equal(features.arousal, np.tile([1, 1, 1, 0, 0], 3))
+    np.testing.assert_array_equal(features.valence, np.tile([0, 0, 0, 1, 1], 3))
+    np.testing.assert_array_equal(features.trial, np.tile([1, 1, 1, 2, 2], 3))
+    on_disk = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert on_disk["subjects"]["S1"]["inputs"][0]["sha256"]
+    assert on_disk["config"]["rr_length"] == 32 and on_disk["synthetic"] is False
+
+
+def test_bad_file_stops_keeps_finished_subjects_and_rerun_resumes(fake, tmp_path):
+    dataset = fake(broken={"S2"})
+    with pytest.raises(InvalidInputError, match="S2.dat: not a MAT file"):
+        preprocess("fake", tmp_path, tmp_path / "out", progress=False)
+    assert list(json.loads((tmp_path / "out" / "manifest.json").read_text())["subjects"]) == ["S1"]
+    dataset.broken.clear()
+    dataset.loads.clear()
+    manifest = preprocess("fake", tmp_path, tmp_path / "out", progress=False)
+    assert dataset.loads == ["S2", "S3"]  # S1 was not redone
+    assert manifest["n_subjects"] == 3
+
+
+def test_skip_invalid_lists_the_file(fake, tmp_path):
+    fake(broken={"S3"})
+    manifest = preprocess("fake", tmp_path, tmp_path / "out", skip_invalid=True, progress=False)
+    assert manifest["n_subjects"] == 2
+    assert manifest["invalid_inputs"][0]["path"].endswith("S3.dat")
+
+
+def test_trial_without_beats_is_bad_input_unless_skipped(fake, tmp_path):
+    fake(bad_trial="S1")
+    with pytest.raises(InvalidInputError, match="trial 2: ECG has no detectable beats"):
+        preprocess("fake", tmp_path, tmp_path / "a", progress=False)
+    manifest = preprocess("fake", tmp_path, tmp_path / "b", skip_invalid=True, progress=False)
+    assert manifest["subjects"]["S1"]["invalid_trials"] == [{"trial": 2, "reason": "ECG has no detectable beats (flat or absent lead)"}]
+    assert manifest["dropped"] == {"ecg_no_beats": 2}
+
+
+def test_parallel_equals_serial(fake, tmp_path):
+    fake()
+    preprocess("fake", tmp_path, tmp_path / "serial", jobs=1, progress=False)
+    preprocess("fake", tmp_path, tmp_path / "parallel", jobs=2, progress=False)
+    a, b = load_features(tmp_path / "serial"), load_features(tmp_path / "parallel")
+    np.testing.assert_array_equal(a.eeg, b.eeg)
+    np.testing.assert_array_equal(a.ecg, b.ecg)
+
+
+def test_changed_config_is_detected(fake, tmp_path):
+    fake()
+    preprocess("fake", tmp_path, tmp_path / "out", progress=False)
+    with pytest.raises(ConfigMismatchError, match="subwindow_seconds"):
+        preprocess("fake", tmp_path, tmp_path / "out", PreprocessConfig(dataset="fake", subwindow_seconds=2.0),
+                   progress=False)

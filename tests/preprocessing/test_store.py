@@ -1,0 +1,97 @@
+import json
+
+import numpy as np
+import pytest
+
+from maan import load_features
+from maan.errors import ConfigMismatchError, InvalidInputError
+from maan.preprocessing.store import FeatureStoreWriter, SubjectFeatures
+from maan.preprocessing.io import atomic_write_json
+
+
+def subject(name, n, seed=0):
+    rng = np.random.default_rng(seed)
+    return SubjectFeatures(
+        subject=name,
+        ecg=rng.random((n, 1, 32)).astype(np.float32),
+        eeg=rng.random((n, 4, 14, 10)).astype(np.float32),
+        trial=np.arange(n, dtype=np.int32),
+        window_start=np.arange(n) * 10.0,
+        ratings=rng.random((n, 2)).astype(np.float32),
+        labels={"arousal": rng.integers(0, 2, n).astype(np.int8), "valence": rng.integers(0, 2, n).astype(np.int8)},
+        dropped={"nan": 2},
+    )
+
+
+META = {"dataset": "amigos", "targets": ["arousal", "valence"], "ecg_shape": [1, 32], "eeg_shape": [4, 14, 10],
+        "rating_names": ["arousal", "valence"]}
+
+
+def test_round_trip_aligned_on_the_window_axis(tmp_path):
+    writer = FeatureStoreWriter(tmp_path / "f", {"a": 1}, META)
+    writer.write_subject(subject("P02", 3, seed=2))
+    writer.write_subject(subject("P01", 5, seed=1))
+    features = load_features(tmp_path / "f")
+    assert len(features) == 8
+    assert features.ecg.shape == (8, 1, 32) and features.eeg.shape == (8, 4, 14, 10)
+    assert list(features.subject) == ["P01"] * 5 + ["P02"] * 3
+    np.testing.assert_array_equal(features.arousal, np.concatenate(
+        [subject("P01", 5, 1).labels["arousal"], subject("P02", 3, 2).labels["arousal"]]))
+    np.testing.assert_allclose(features.eeg[:5], subject("P01", 5, 1).eeg)
+    manifest = json.loads((tmp_path / "f" / "manifest.json").read_text())
+    assert manifest["windows"] == 8 and manifest["dropped"] == {"nan": 4}
+
+
+def test_changed_config_is_refused_unless_overwrite(tmp_path):
+    writer = FeatureStoreWriter(tmp_path, {"window_seconds": 10}, META)
+    writer.write_subject(subject("P01", 2))
+    with pytest.raises(ConfigMismatchError, match="window_seconds"):
+        FeatureStoreWriter(tmp_path, {"window_seconds": 5}, META)
+    fresh = FeatureStoreWriter(tmp_path, {"window_seconds": 5}, META, overwrite=True)
+    assert fresh.manifest["subjects"] == {}
+    assert not (tmp_path / "subjects" / "P01.h5").exists()
+
+
+def test_same_config_resumes(tmp_path):
+    writer = FeatureStoreWriter(tmp_path, {"x": 1}, META)
+    writer.write_subject(subject("P01", 2))
+    again = FeatureStoreWriter(tmp_path, {"x": 1}, META)
+    assert again.is_done("P01") and not again.is_done("P02")
+    (tmp_path / "subjects" / "P01.h5").unlink()
+    assert not again.is_done("P01")
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path):
+    target = tmp_path / "m.json"
+    atomic_write_json(target, {"ok": 1})
+    with pytest.raises(TypeError):
+        atomic_write_json(target, {"bad": object()})
+    assert json.loads(target.read_text()) == {"ok": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
+
+
+def test_load_errors_name_the_path(tmp_path):
+    with pytest.raises(InvalidInputError, match="no such feature store"):
+        load_features(tmp_path / "missing")
+    with pytest.raises(InvalidInputError, match="manifest.json is missing"):
+        load_features(tmp_path)
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(InvalidInputError, match="corrupt manifest"):
+        load_features(tmp_path)
+    writer = FeatureStoreWriter(tmp_path / "s", {"x": 1}, META)
+    writer.write_subject(subject("P01", 2))
+    (tmp_path / "s" / "subjects" / "P01.h5").write_bytes(b"truncated")
+    with pytest.raises(InvalidInputError, match="P01.h5"):
+        load_features(tmp_path / "s")
+
+
+def test_outputs_are_not_owner_only(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_json(tmp_path / "m.json", {"ok": 1})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "m.json").stat().st_mode) == 0o644
