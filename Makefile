@@ -17,8 +17,9 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e ".[test]"
 	touch $(STAMP)
 
+# the real-data section runs when the project's eegmat recordings sit beside the checkout
 demo: $(STAMP)
-	$(VENV)/bin/maan demo
+	$(VENV)/bin/maan demo $(if $(wildcard ../shared/data/eegmat),--real-data ../shared/data/eegmat)
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -1,4 +1,5 @@
 """The CLI as a user meets it: --help everywhere, and bad input = one line on stderr, exit 2."""
+import argparse
 import json
 import shutil
 import subprocess
@@ -11,7 +12,10 @@ import scipy.io
 from maan.cli import build_parser, main
 from maan.datasets import synth_cohort
 
-SUBCOMMANDS = ["synth", "preprocess", "demo"]
+SUBCOMMANDS = ["synth", "preprocess", "demo", "train", "evaluate", "cv", "reproduce", "figures", "report",
+               "predict", "stream", "play"]
+#: the most options (-h not counted) a person can hold in their head, per training command
+MAX_OPTIONS = {"train": 14, "cv": 16, "reproduce": 18}
 
 
 @pytest.fixture(scope="session")
@@ -146,3 +150,162 @@ def test_unknown_dataset_is_one_line_exit_2_without_traceback(tmp_path):
                            "--out", str(tmp_path / "o")], capture_output=True, text=True)
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and "invalid choice: 'deap'" in proc.stderr
+
+
+# -- options a person can hold in their head; --config for the rest ----------------------------
+def subparsers() -> dict:
+    parser = build_parser()
+    (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return action.choices
+
+
+def test_every_command_is_registered():
+    assert sorted(subparsers()) == sorted(SUBCOMMANDS)
+
+
+@pytest.mark.parametrize("command", sorted(MAX_OPTIONS))
+def test_training_commands_have_few_options(command):
+    options = [a for a in subparsers()[command]._actions if not isinstance(a, argparse._HelpAction)]
+    assert len(options) <= MAX_OPTIONS[command], [a.option_strings or a.dest for a in options]
+    names = {s for a in options for s in a.option_strings}
+    assert {"--recipe", "--config", "--epochs", "--seed", "--accelerator", "--devices", "-q"} <= names
+
+
+def test_train_help_fits_on_one_screen(monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--help"])
+    text = capsys.readouterr().out
+    assert len(text.splitlines()) <= 40, text
+    assert "performance.md" not in text
+
+
+def test_help_defaults_are_train_configs():
+    from maan.cli.train import HELP_DEFAULTS
+    from maan.training.module import TrainConfig
+
+    assert HELP_DEFAULTS == {k: getattr(TrainConfig(), k) for k in HELP_DEFAULTS}
+
+
+@pytest.mark.parametrize("option", [["--normalize", "subject"], ["--mixup", "0"], ["--modality-balance", "off"],
+                                    ["--rr-skip", "beats"], ["--no-input-skip"], ["--no-spatial-skip"],
+                                    ["--patience", "2"], ["--lr", "0.01"], ["--width", "8"], ["--strategy", "ddp"]])
+def test_removed_options_are_one_line_exit_2(option, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["cv", "--features", "f", "--out", "o", *option])
+    assert exc.value.code == 2
+    assert "unrecognized arguments" in one_line_error(capsys.readouterr().err)
+
+
+def test_an_unknown_recipe_is_one_line_exit_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--features", "f", "--out", str(tmp_path / "o"), "--recipe", "bogus"])
+    assert exc.value.code == 2
+    line = one_line_error(capsys.readouterr().err)
+    assert "bogus" in line and "paper" in line and "cross-subject" in line
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    """run_cv / train_model / run_reproduce replaced by stubs that keep their keyword arguments."""
+    import maan.cli.report
+    import maan.evaluation.cv
+    import maan.training.train
+
+    import inspect
+
+    calls = {}
+
+    def stub(name, module, attr):
+        signature = inspect.signature(getattr(module, attr))
+
+        def record(*args, **kwargs):
+            signature.bind(*args, **kwargs)  # the CLI calls the real function's signature
+            calls[name] = kwargs
+            return {}
+        monkeypatch.setattr(module, attr, record)
+
+    stub("cv", maan.evaluation.cv, "run_cv")
+    stub("reproduce", maan.evaluation.cv, "run_reproduce")
+    stub("train", maan.training.train, "train_model")
+    monkeypatch.setattr(maan.cli.report, "figures_and_report", lambda *a, **k: None)
+    return calls
+
+
+COMMAND_LINES = {"train": ["train", "--features", "f", "--out", "o"],
+                 "cv": ["cv", "--features", "f", "--out", "o"],
+                 "reproduce": ["reproduce", "--dataset", "amigos", "--features", "f", "--out", "o"]}
+
+
+@pytest.mark.parametrize("command", sorted(COMMAND_LINES))
+def test_config_file_values_reach_train_config_and_options_override_them(command, captured, tmp_path, capsys):
+    config = tmp_path / "config.toml"
+    config.write_text('epochs = 7\npatience = 2\nlr = 0.01\nbalance = "sampler"\n[model_kwargs]\nwidth = 8\n')
+    code, _, err = run(COMMAND_LINES[command] + ["--config", str(config), "--recipe", "cross-subject"], capsys)
+    assert code == 0, err
+    kwargs = captured[command]
+    assert kwargs["recipe"] == "cross-subject"
+    cfg = kwargs["config"]
+    assert (cfg.epochs, cfg.patience, cfg.lr, cfg.balance, cfg.model_kwargs) == (7, 2, 0.01, "sampler", {"width": 8})
+    assert cfg.accelerator == "auto" and cfg.devices == 1  # unset options do not override
+
+    code, _, err = run(COMMAND_LINES[command] + ["--config", str(config), "--epochs", "3", "--accelerator", "cpu",
+                                                 "--devices", "2", "--seed", "4"], capsys)
+    assert code == 0, err
+    kwargs = captured[command]
+    cfg = kwargs["config"]
+    assert (cfg.epochs, cfg.patience, cfg.accelerator, cfg.devices) == (3, 2, "cpu", 2)
+    assert kwargs["seed"] == 4 and kwargs["recipe"] == "paper"
+
+    code, _, err = run(COMMAND_LINES[command] + ["--epochs", "3"], capsys)  # no file: TrainConfig's defaults
+    assert code == 0, err
+    cfg = captured[command]["config"]
+    assert (cfg.epochs, cfg.patience, cfg.lr) == (3, 5, 1e-3)
+
+
+@pytest.mark.parametrize("content, needles", [
+    ("epochs = 3\nmixup = 1.0\n", ("config.toml", "mixup")),      # an unknown key (mixup is a recipe's now)
+    ("patience = 2\nnormalize = 'subject'\n", ("config.toml", "normalize")),
+    ("epochs = 0\n", ("epochs", "0")),                               # a bad value names the parameter
+    ("balance = 'loud'\n", ("balance", "loud", "weights")),
+    ("epochs = \n", ("config.toml",)),                                # not TOML
+])
+def test_a_bad_config_file_is_one_line_exit_2(content, needles, tmp_path, capsys):
+    config = tmp_path / "config.toml"
+    config.write_text(content)
+    for command in sorted(COMMAND_LINES):
+        argv = [str(tmp_path / "o") if a == "o" else a for a in COMMAND_LINES[command]]
+        code, _, err = run(argv + ["--config", str(config)], capsys)
+        assert code == 2, (command, err)
+        line = one_line_error(err)
+        assert all(n in line for n in needles), line
+        assert not (tmp_path / "o").exists()
+
+
+def test_a_missing_config_file_is_one_line_exit_2(tmp_path, capsys):
+    code, _, err = run(["cv", "--features", "f", "--out", str(tmp_path / "o"),
+                        "--config", str(tmp_path / "nope.toml")], capsys)
+    assert code == 2 and "nope.toml" in one_line_error(err)
+
+
+# -- maan demo --real-data ----------------------------------------------------------------------
+def test_demo_real_data_must_be_an_eegmat_folder(tmp_path, capsys):
+    not_eegmat = tmp_path / "not-eegmat"
+    not_eegmat.mkdir()
+    (not_eegmat / "Subject00_1.edf").write_bytes(b"")  # a rest recording without its task pair
+    for folder in ("/nope", str(not_eegmat)):
+        code, out, err = run(["demo", "--out", str(tmp_path / "demo"), "--real-data", folder], capsys)
+        assert code == 2
+        line = one_line_error(err)
+        assert folder in line and "--real-data" in line
+        assert not (tmp_path / "demo").exists()  # refused before any work
+
+
+def test_demo_finds_no_data_by_itself():
+    import inspect
+
+    import maan.cli.data
+
+    source = inspect.getsource(maan.cli.data)
+    assert "__file__" not in source and "shared" not in source

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from maan.evaluation.metrics import binary_metrics, class_balance, summarize
+from maan.evaluation.metrics import binary_metrics, summarize
+from maan.training.splits import class_balance
 from maan.evaluation.report import format_cv_summary, format_table1
 
 

@@ -1,4 +1,4 @@
-"""The ``predict``, ``stream`` and ``play`` subcommands of ``maan``.
+"""The ``predict``, ``stream`` and ``play`` subcommands of ``maan``: checkpoints on new recordings.
 
 ``maan.cli`` registers them with ``add_commands(sub, _Parser)``; each handler takes the parsed
 arguments and returns an exit status; user errors are raised as MaanError (one stderr line,
@@ -28,7 +28,7 @@ def cmd_predict(args) -> int:
         print(describe(predictor), file=sys.stderr)
     if args.normalize_with and "subject" not in predictor.normalize.values() and not args.quiet:
         print("maan predict: note: --normalize-with is ignored, the checkpoints use their training "
-              "statistics (--normalize train)", file=sys.stderr)
+              "statistics (--recipe paper)", file=sys.stderr)
     result = predict(predictor, args.input, step=args.step, per_window=args.per_window,
                      normalize_with=args.normalize_with or None)
     flagged = sum(1 for f in result.flags if f)
@@ -76,7 +76,7 @@ def add_commands(sub, parser_class=argparse.ArgumentParser) -> None:
                        "window, normalisation) is repeated exactly. Writes one row per window: file, window "
                        "start/end (s), prob_<target>, pred_<target>, heart_rate_bpm, flags (windows with NaN, "
                        "no valid ECG beats or flat EEG are flagged, not predicted). Checkpoints trained with "
-                       "--normalize subject standardise each file with its own windows (transductive).")
+                       "--recipe cross-subject standardise each file with its own windows (transductive).")
     p.add_argument("--checkpoint", required=True, action="append", metavar="PT",
                    help="NAME.pt (with NAME.json) or its folder; repeat for several targets")
     p.add_argument("--input", required=True, nargs="+", metavar="FILE", help="recording(s)")
@@ -87,7 +87,7 @@ def add_commands(sub, parser_class=argparse.ArgumentParser) -> None:
                    help="resample and filter every window alone, as maan stream does (default: the whole "
                         "file at once, as maan preprocess does)")
     p.add_argument("--normalize-with", nargs="+", default=None, metavar="FILE",
-                   help="checkpoints trained with --normalize subject: standardise every input with the valid "
+                   help="checkpoints trained with --recipe cross-subject: standardise every input with the valid "
                         "windows of these recordings of the same subject (e.g. its rest and task recordings "
                         "together) instead of each input's own windows; needed when an input holds one "
                         "condition only")
@@ -112,10 +112,10 @@ def add_commands(sub, parser_class=argparse.ArgumentParser) -> None:
     p.add_argument("--connect-timeout", type=_step, default=10.0, metavar="S",
                    help="seconds to wait for the stream at start (default: %(default)s)")
     p.add_argument("--reference", type=int, default=DEFAULT_REFERENCE, metavar="N",
-                   help="subject-normalised checkpoints: standardise with the last N valid windows "
+                   help="--recipe cross-subject checkpoints: standardise with the last N valid windows "
                         "(default: %(default)s)")
     p.add_argument("--min-reference", type=int, default=DEFAULT_MIN_REFERENCE, metavar="N",
-                   help="subject-normalised checkpoints: windows seen before the first prediction "
+                   help="--recipe cross-subject checkpoints: windows seen before the first prediction "
                         "(default: %(default)s)")
     p.add_argument("--count", type=int, default=None, metavar="N", help="stop after N predictions")
     p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")

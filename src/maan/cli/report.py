@@ -18,7 +18,7 @@ def figures_and_report(run, log=print, **figure_kwargs) -> Path:
 
 
 def _figure_kwargs(args) -> dict:
-    return {"features": args.features, "fold": args.fold - 1, "max_points": args.max_points, "seed": args.seed}
+    return {"fold": args.fold - 1, "max_points": args.max_points, "seed": args.seed}
 
 
 def cmd_figures(args) -> int:
@@ -38,9 +38,6 @@ def cmd_report(args) -> int:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", metavar="RUN", help="run folder of `maan reproduce`, `maan demo` (--out) or `maan cv`")
-    p.add_argument("--features", default=None, metavar="FEATURES",
-                   help="feature store the run was trained on; only needed for runs made before test predictions "
-                        "were saved whose results.json names no existing store")
     p.add_argument("--fold", type=int, default=1, metavar="K",
                    help="fold whose test windows the t-SNE shows (1-based; default: %(default)s)")
     p.add_argument("--max-points", type=int, default=2000, metavar="N",
@@ -54,8 +51,8 @@ def add_commands(sub, parser_class=argparse.ArgumentParser) -> None:
     p = sub.add_parser("figures", help="PNG/SVG figures of a run: t-SNE, attention, ROC, confusion, learning "
                                        "curves, protocol comparison",
                        description="Write RUN/figures/*.png and *.svg (Matplotlib) and RUN/figures/metrics.json "
-                       "(silhouette and Fisher ratio of the representation, attention summaries). Test predictions "
-                       "missing from older runs are recomputed from the checkpoints and the feature store.")
+                       "(silhouette and Fisher ratio of the representation, attention summaries) from the test "
+                       "predictions each fold saved.")
     _common(p)
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: RUN/figures)")
     p.add_argument("--format", nargs="+", choices=("png", "svg", "pdf"), default=["png", "svg"],

@@ -448,12 +448,10 @@ def plot_protocols(results: dict, protocols: list[str], targets: list[str], mode
 
 
 # -- the whole run ----------------------------------------------------------------------------
-def make_figures(run, out=None, *, features=None, fold: int = 0, max_points: int = 2000, seed: int = 0,
+def make_figures(run, out=None, *, fold: int = 0, max_points: int = 2000, seed: int = 0,
                  formats=FORMATS, log=print) -> dict:
     """Every figure of ``run`` into ``out`` (default ``RUN/figures``) and ``metrics.json``.
 
-    ``features`` (a store path or loaded store) is only needed for runs made before test
-    predictions were saved and whose results.json does not point at an existing store.
     Returns the content of metrics.json (with "files": the paths written).
     """
     from maan.evaluation.predictions import run_predictions
@@ -469,11 +467,6 @@ def make_figures(run, out=None, *, features=None, fold: int = 0, max_points: int
     notes: list[str] = []
     separation, attention = [], []
     by_key = {(r["protocol"], r["target"]): (folder, r) for folder, r in subs}
-    if isinstance(features, (str, Path)):
-        from maan.preprocessing.store import load_features
-
-        features = load_features(features)
-
     def say(msg):
         if log is not None:
             log(msg)
@@ -490,11 +483,8 @@ def make_figures(run, out=None, *, features=None, fold: int = 0, max_points: int
             for model in run_models:
                 curves[(target, model)] = [read_learning_curve(folder / "logs" / f"fold-{k:02d}" / model / "metrics.csv")
                                            for k in range(int(result["folds"]))]
-            store = features
-            if store is None and result.get("features") is None and summary.get("features"):
-                result = {**result, "features": summary["features"]}
             try:
-                preds = run_predictions(folder, result, run_models, features=store, log=log)
+                preds = run_predictions(folder, result, run_models)
             except MaanError as exc:
                 notes.append(f"{protocol}/{target}: no predictions ({exc})")
                 say(f"  skipping t-SNE, ROC and attention of {protocol}/{target}: {exc}")

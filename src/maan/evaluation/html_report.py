@@ -226,7 +226,7 @@ Network</i> (Woo et al., NeurIPS 2023 workshop).</p>
     return body
 
 
-def write_report(run, out=None, *, figures: bool | str = "missing", features=None, log=print, **figure_kwargs) -> Path:
+def write_report(run, out=None, *, figures: bool | str = "missing", log=print, **figure_kwargs) -> Path:
     """Write ``out`` (default ``RUN/report.html``); ``figures``: "missing" makes them when
     ``RUN/figures/metrics.json`` is absent, True always remakes them, False uses what is there."""
     from maan.evaluation.figures import make_figures
@@ -234,7 +234,7 @@ def write_report(run, out=None, *, figures: bool | str = "missing", features=Non
     run = Path(run)
     fig_dir = run / "figures"
     if figures is True or (figures == "missing" and not (fig_dir / "metrics.json").exists()):
-        make_figures(run, fig_dir, features=features, log=log, **figure_kwargs)
+        make_figures(run, fig_dir, log=log, **figure_kwargs)
     out = Path(out) if out is not None else run / "report.html"
     atomic_write_bytes(out, build_report(run, fig_dir).encode("utf-8"))
     if log is not None:

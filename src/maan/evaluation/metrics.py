@@ -79,11 +79,3 @@ def summarize(per_fold: list[dict]) -> dict:
     if confusions:
         out["confusion"] = np.sum(confusions, axis=0).astype(int).tolist()
     return out
-
-
-def class_balance(y) -> dict:
-    """Count and fraction of high (1) and low (0) windows."""
-    y = np.asarray(y).astype(int)
-    n = int(len(y))
-    pos = int(y.sum())
-    return {"n": n, "high": pos, "low": n - pos, "high_fraction": (pos / n) if n else None}

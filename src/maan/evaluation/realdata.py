@@ -4,14 +4,14 @@ Each subject has a rest recording ``SubjectNN_1.edf`` and a mental-arithmetic re
 ``SubjectNN_2.edf``; the target ``task`` is 1 for ``_2``. The recordings are read as a
 ``recordings`` dataset (labels table written here, ``EEG A2-A1`` excluded, files whose ECG lead
 is unusable skipped and counted), then cross-validated subject-held-out (one subject per fold,
-``loso``) with ``--normalize subject``, next to the majority, logistic and hr-band baselines on
+``loso``) with the cross-subject recipe, next to the majority, logistic and hr-band baselines on
 the same folds. With a handful of subjects the numbers are noisy: they are reported, not asserted.
 
 Command-line equivalent (DATA = ../shared/data/eegmat, labels.csv as :func:`write_labels`)::
 
     maan preprocess --dataset recordings --data DATA --labels labels.csv --exclude "EEG A2-A1" \\
         --skip-invalid --out features
-    maan cv --features features --target task --protocol loso --normalize subject --out cv-task
+    maan cv --features features --target task --protocol loso --recipe cross-subject --out cv-task
 """
 from __future__ import annotations
 
@@ -25,17 +25,8 @@ from maan.errors import MaanError
 TARGET = "task"
 EXCLUDE = ("EEG A2-A1",)
 _FILE = re.compile(r"(Subject\d+)_([12])\.edf$")
-#: training settings of the real-data run in ``maan demo`` (and docs/performance.md)
+#: training settings of the real-data run in ``maan demo`` (and docs/model.md)
 REAL_DATA_PRESET = {"epochs": 30, "patience": 5}
-
-
-def eegmat_dir(shared_dir) -> Path | None:
-    """The eegmat folder under ``shared_dir`` (or ``shared_dir`` itself), None when absent."""
-    shared_dir = Path(shared_dir)
-    for d in (shared_dir / "eegmat", shared_dir / "data" / "eegmat", shared_dir):
-        if d.is_dir() and subjects(d):
-            return d
-    return None
 
 
 def subjects(data) -> list[str]:
@@ -59,7 +50,7 @@ def write_labels(data, path) -> Path:
     return path
 
 
-def run_eegmat_cv(data, out, *, models=("maan",), normalize: str = "subject", config=None, seed: int = 0,
+def run_eegmat_cv(data, out, *, models=("maan",), recipe: str = "cross-subject", config=None, seed: int = 0,
                   jobs: int = 2, progress: bool = False, log=None, overwrite: bool = False) -> dict:
     """Preprocess eegmat into ``out/features`` and run the subject-held-out CV into ``out/cv-task``."""
     from maan.preprocessing.pipeline import PreprocessConfig, preprocess
@@ -71,7 +62,7 @@ def run_eegmat_cv(data, out, *, models=("maan",), normalize: str = "subject", co
     preprocess("recordings", data, out / "features", config_pp, jobs=jobs, skip_invalid=True, overwrite=overwrite,
                progress=progress)
     return run_cv(out / "features", TARGET, out / "cv-task", models=models, protocol="loso", folds=len(subjects(data)),
-                  seed=seed, normalize=normalize, config=dict(REAL_DATA_PRESET if config is None else config),
+                  seed=seed, recipe=recipe, config=dict(REAL_DATA_PRESET if config is None else config),
                   progress=progress, log=log, overwrite=overwrite)
 
 
@@ -97,7 +88,7 @@ def format_real_data(results: dict, subject_names=None) -> str:
         "REAL DATA (eegmat: EEG + ECG, rest vs mental arithmetic; target task = 1 for the _2 recording)",
         f"  {results['n_subjects']} subjects, {results['n_windows']} windows "
         f"({results['class_balance']['high_fraction']:.0%} task), subject-held-out (loso), "
-        f"--normalize {results['normalize']}, {results['training']['epochs']} epochs max",
+        f"recipe {results['recipe']}, {results['training']['epochs']} epochs max",
         "  balanced accuracy of the held-out subject (a subject with a single class left: that class's recall)",
         "  " + "subject".ljust(width) + "".join(m.rjust(10) for m in models),
     ]
@@ -116,12 +107,11 @@ def format_real_data(results: dict, subject_names=None) -> str:
     left_out = sorted({s for fold in results["class_balance"].get("per_fold", [])
                        for s in fold.get("left_out_subjects", [])})
     if left_out:
-        lines.append(f"  left out of training (a single class, which --normalize subject cannot use): "
+        lines.append(f"  left out of training (a single class, which per-subject standardisation cannot use): "
                      f"{', '.join(left_out)}")
     choices = [f.get("rr_skip") for f in results["models"].get("maan", {}).get("per_fold", [])]
-    if any(choices):  # what --rr-skip auto chose from each fold's training labels
-        lines.append(f"  maan's ECG skip per fold (--rr-skip {results.get('training', {}).get('rr_skip')}): "
-                     + ", ".join(str(c) for c in choices))
+    if any(choices):  # what the recipe chose from each fold's training labels
+        lines.append("  maan's ECG skip per fold (chosen from the training labels): " + ", ".join(str(c) for c in choices))
     lines.append(f"  {results['n_subjects']} subjects: noisy, not a benchmark (hr-band, logistic on mean heart rate "
                  "+ mean log band power, measured on all 36 subjects: 0.70 raw, 0.89 per-subject standardised)")
     return "\n".join(lines)
@@ -145,11 +135,11 @@ def fold_subjects(features_dir, n_folds: int) -> list[str]:
     return [",".join(sorted({str(s) for s in f.subject[test]})) for _, test in splits]
 
 
-def demo_real_data(shared_dir, out_dir, progress: bool = True, config=None, overwrite: bool = False) -> str | None:
-    """``maan demo``'s real-data section: the eegmat CV, or None when the shared data is absent."""
-    data = eegmat_dir(shared_dir)
-    if data is None:
-        return None
+def demo_real_data(data_dir, out_dir, progress: bool = True, config=None, overwrite: bool = False) -> str:
+    """``maan demo``'s real-data section: the eegmat CV on the folder ``data_dir``."""
+    data = Path(data_dir)
+    if not data.is_dir() or not subjects(data):
+        raise MaanError(f"{data}: not an eegmat folder (no SubjectNN_1.edf / SubjectNN_2.edf pairs)")
     out = Path(out_dir)
     results = run_eegmat_cv(data, out, config=config, progress=progress, log=None, overwrite=overwrite)
     return format_real_data(results) + f"\n  (results: {out / 'cv-task' / 'results.json'})"

@@ -15,8 +15,6 @@ from maan.models.maan import (
     DEFAULT_DEPTH,
     DEFAULT_ECG_SHAPE,
     DEFAULT_EEG_SHAPE,
-    DEFAULT_INPUT_SKIP,
-    DEFAULT_SPATIAL_SKIP,
     DEFAULT_WIDTH,
     MAAN,
     MODEL_NAMES,
@@ -32,7 +30,7 @@ from maan.models.unet import InputTooSmallError, UNet, minimum_input_size
 __all__ = [
     "AttentionGate", "BaseModel", "ChannelSqueezeExcitation", "ConcurrentSqueezeExcitation",
     "ConvBlock", "ConvUnit", "DEFAULT_DEPTH", "DEFAULT_ECG_SHAPE", "DEFAULT_EEG_SHAPE",
-    "DEFAULT_INPUT_SKIP", "DEFAULT_SPATIAL_SKIP", "DEFAULT_WIDTH",
+    "DEFAULT_WIDTH",
     "InputTooSmallError", "MAAN", "MODEL_NAMES", "ModalityAwareAttention",
     "ModelOutput", "SpatialSqueezeExcitation", "UNet", "build_model", "export_onnx",
     "minimum_input_size", "onnx_output_names",

@@ -28,12 +28,8 @@ from maan.models import MODEL_NAMES, build_model
 from maan.features.normalize import Normalizer
 
 CHECKPOINT_FORMAT = "maan-checkpoint"
-CHECKPOINT_VERSION = 6
-#: version 1 predates the model's ``input_skip`` (and always meant a model without it),
-#: version 2 its ``spatial_skip``, version 3 its ``balance_modalities`` (always without them);
-#: in version 4 ``balance_modalities: true`` meant the "split" rule (version 5 names the rule);
-#: versions 1-5 predate ``rr_skip`` (always the mean over the padded RR series)
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)
+#: one number for the whole format; a change bumps it (after a release, with a migration in one module)
+CHECKPOINT_VERSION = 1
 # preprocessing settings that change what a network input means; a store that differs in any
 # of them cannot be fed to a checkpoint
 FEATURE_KEYS = ("window_seconds", "subwindow_seconds", "bands", "rr_length", "de_method", "layout")
@@ -55,17 +51,7 @@ def paths(path) -> tuple[Path, Path]:
     return path, path.with_suffix(".json")
 
 
-def _model_kwargs(model, model_kwargs) -> dict:
-    kwargs = {**dict(model_kwargs or {}), "input_skip": bool(getattr(model, "input_skip", False)),
-              "spatial_skip": bool(getattr(model, "spatial_skip", False)),
-              "balance_modalities": getattr(model, "balance_modalities", False) or False,
-              "rr_skip": getattr(model, "rr_skip", "padded")}
-    if getattr(model, "grid_bands", None):
-        kwargs["grid_bands"] = int(model.grid_bands)
-    return kwargs
-
-
-def save_checkpoint(path, model: torch.nn.Module, *, model_name: str, model_kwargs: dict, ecg_shape, eeg_shape,
+def save_checkpoint(path, model: torch.nn.Module, *, model_name: str, ecg_shape, eeg_shape,
                     target: str, normalizer: Normalizer, manifest: dict, training: dict | None = None,
                     extra: dict | None = None) -> Path:
     """Write ``path`` (.pt, state_dict) and its .json; returns the .pt path."""
@@ -78,10 +64,9 @@ def save_checkpoint(path, model: torch.nn.Module, *, model_name: str, model_kwar
         "format_version": CHECKPOINT_VERSION,
         "weights": pt.name,
         "weights_sha256": hashlib.sha256(data).hexdigest(),
-        # written out from the model itself: input_skip, spatial_skip, balance_modalities, rr_skip (so that
-        # a later change of their defaults cannot misread them) and grid_bands (set by
-        # fit_module for the grid layout)
-        "model": {"name": model_name, "n_classes": 2, "kwargs": _model_kwargs(model, model_kwargs)},
+        # every constructor argument, from the model itself, so that a later change of a default
+        # cannot misread it
+        "model": {"name": model_name, "kwargs": _constructor_kwargs(model)},
         "ecg_shape": [int(s) for s in ecg_shape],
         "eeg_shape": [int(s) for s in eeg_shape],
         "target": target,
@@ -101,6 +86,12 @@ def save_checkpoint(path, model: torch.nn.Module, *, model_name: str, model_kwar
     atomic_write_bytes(pt, data)
     atomic_write_json(js, meta)
     return pt
+
+
+def _constructor_kwargs(model) -> dict:
+    """The model's constructor arguments besides its input shapes (which the checkpoint stores apart)."""
+    kwargs = {k: v for k, v in model.config.items() if k not in ("ecg_shape", "eeg_shape", "modalities")}
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
 
 
 @dataclass
@@ -159,9 +150,9 @@ def load_checkpoint(path) -> Checkpoint:
         raise InvalidInputError(js, f"corrupt checkpoint configuration ({exc})") from exc
     if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
         raise InvalidInputError(js, f"not a {CHECKPOINT_FORMAT} configuration")
-    if meta.get("format_version") not in READABLE_VERSIONS:
+    if meta.get("format_version") != CHECKPOINT_VERSION:
         raise InvalidInputError(js, f"checkpoint format version {meta.get('format_version')} is not supported "
-                                    f"(this maan reads versions {', '.join(map(str, READABLE_VERSIONS))})")
+                                    f"(this maan reads version {CHECKPOINT_VERSION}); retrain with this maan")
     data = pt.read_bytes()
     if meta.get("weights_sha256") and hashlib.sha256(data).hexdigest() != meta["weights_sha256"]:
         raise InvalidInputError(pt, "weights do not match the SHA-256 in their .json (corrupt, truncated or "
@@ -177,19 +168,8 @@ def load_checkpoint(path) -> Checkpoint:
         name = meta["model"]["name"]
         if name not in MODEL_NAMES:
             raise ValueError(f"unknown model {name!r}")
-        kwargs = dict(meta["model"].get("kwargs", {}))
-        if meta["format_version"] == 1:
-            kwargs.setdefault("input_skip", False)
-        if meta["format_version"] in (1, 2):
-            kwargs.setdefault("spatial_skip", False)
-        if meta["format_version"] in (1, 2, 3):
-            kwargs.setdefault("balance_modalities", False)
-        if meta["format_version"] <= 5:
-            kwargs.setdefault("rr_skip", "padded")
-        if meta["format_version"] == 4 and kwargs.get("balance_modalities") is True:
-            kwargs["balance_modalities"] = "split"
-        model = build_model(name, tuple(meta["ecg_shape"]), tuple(meta["eeg_shape"]),
-                            n_classes=int(meta["model"].get("n_classes", 2)), **kwargs)
+        kwargs = dict(meta["model"]["kwargs"])
+        model = build_model(name, tuple(meta["ecg_shape"]), tuple(meta["eeg_shape"]), **kwargs)
         normalizer = Normalizer.from_dict(meta["normalizer"])
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidInputError(js, f"invalid checkpoint configuration ({exc})") from exc

@@ -12,9 +12,8 @@ trained at batch 64 takes one step per epoch and never leaves the majority class
 reason the best-validation weights are only taken from ``min_epochs`` on: on a tiny validation
 set the untrained epoch-0 network often has the lowest loss.
 
-With ``--normalize subject`` training also uses mixup (``mixup="auto"``, :func:`mixup_alpha`), and
-chooses the ECG part of the model's input skip from the training labels (``rr_skip="auto"``,
-:func:`resolve_rr_skip`).
+What a run adds to this (standardisation, mixup, the model's modality balance and ECG skip)
+comes from its recipe (maan.training.recipes).
 
 ``accelerator`` / ``devices`` / ``strategy`` / ``num_nodes`` go to ``lightning.Trainer``
 unchanged, so ``--accelerator gpu --devices 4 --strategy ddp`` trains with DDP. Test-set
@@ -27,7 +26,7 @@ import copy
 import logging
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 import torch
@@ -37,11 +36,14 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback, EarlyStopping
 from lightning.pytorch.loggers import CSVLogger
 
+from maan.errors import MaanError
 from maan.models import build_model
-from maan.models.maan import DEFAULT_RR_SKIP, balance_rule
-from maan.training.baselines import rr_statistics
+from maan.training.recipes import Recipe, get_recipe
 
 BALANCE_MODES = ("weights", "sampler", "none")
+#: the architecture options a configuration may set (maan.models.MAAN's arguments; the recipe
+#: sets balance_modalities and rr_skip, the store's layout grid_bands)
+MODEL_OPTIONS = {"width", "depth", "input_skip"}
 #: ``batch_size="auto"``: the largest batch up to MAX_AUTO_BATCH that still gives about
 #: MIN_STEPS_PER_EPOCH optimisation steps per epoch, and never below MIN_AUTO_BATCH.
 MAX_AUTO_BATCH, MIN_AUTO_BATCH, MIN_STEPS_PER_EPOCH = 64, 8, 16
@@ -66,7 +68,6 @@ class TrainConfig:
     weight_decay: float = 1e-4
     val_fraction: float = 0.1
     input_noise: float = 0.0  # std of Gaussian noise added to the normalised training inputs
-    mixup: float | str = "auto"  # alpha of mixup's Beta(alpha, alpha) weights, 0 off; see mixup_alpha
     balance: str = "weights"  # class weights in the loss, a balanced sampler, or none
     accelerator: str = "auto"
     devices: str | int = 1
@@ -77,6 +78,58 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_file(cls, path, **overrides) -> "TrainConfig":
+        """A configuration from a TOML file whose keys are this class's fields (``[model_kwargs]``
+        a table); ``overrides`` that are not None replace the file's values."""
+        import tomllib
+
+        values = {}
+        if path is not None:
+            try:
+                with open(path, "rb") as handle:
+                    values = tomllib.load(handle)
+            except OSError as exc:
+                raise MaanError(f"{path}: cannot read the configuration file ({exc.strerror or exc})") from exc
+            except tomllib.TOMLDecodeError as exc:
+                raise MaanError(f"{path}: not a valid TOML file ({exc})") from exc
+            unknown = sorted(set(values) - {f.name for f in fields(cls)})
+            if unknown:
+                raise MaanError(f"{path}: unknown key(s) {', '.join(unknown)}; the keys are TrainConfig's fields: "
+                                f"{', '.join(f.name for f in fields(cls))}")
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values).validate()
+
+    def validate(self) -> "TrainConfig":
+        """Check every field once; a MaanError names the parameter, the allowed values and the value."""
+        def bad(name, allowed):
+            raise MaanError(f"{name} must be {allowed}; got {getattr(self, name)!r}")
+
+        def number(name, low, *, integer=False, strict=False, high=None):
+            value = getattr(self, name)
+            kind = (int,) if integer else (int, float)
+            ok = isinstance(value, kind) and not isinstance(value, bool) and np.isfinite(value) and (
+                value > low if strict else value >= low) and (high is None or value < high)
+            if not ok:
+                bound = f"{'>' if strict else '>='} {low}" + (f" and < {high}" if high is not None else "")
+                bad(name, f"{'an integer' if integer else 'a number'} {bound}")
+
+        number("epochs", 1, integer=True)
+        number("patience", 0, integer=True)
+        number("min_epochs", 0, integer=True)
+        if self.batch_size != "auto":
+            number("batch_size", 2, integer=True)
+        number("lr", 0, strict=True)
+        number("weight_decay", 0)
+        number("val_fraction", 0, strict=True, high=1)
+        number("input_noise", 0)
+        number("num_nodes", 1, integer=True)
+        if self.balance not in BALANCE_MODES:
+            bad("balance", f"one of {', '.join(BALANCE_MODES)}")
+        if not isinstance(self.model_kwargs, dict) or not set(self.model_kwargs) <= MODEL_OPTIONS:
+            bad("model_kwargs", f"a table of {', '.join(sorted(MODEL_OPTIONS))}")
+        return self
 
     def result_keys(self) -> dict:
         """The hyperparameters that change results (not where or how fast they are computed)."""
@@ -236,124 +289,23 @@ class FitResult:
     batch_size: int = 0
 
 
-#: ``mixup="auto"``: the alpha with ``--normalize subject`` (off with training-fold statistics)
-AUTO_MIXUP_ALPHA = 1.0
-
-
-def mixup_alpha(setting: float | str, normalize: str) -> float:
-    """The mixup alpha of a run: a number as given; ``"auto"`` is AUTO_MIXUP_ALPHA with
-    per-subject normalisation and 0 (off) with training-fold statistics.
-
-    Measured with ``--normalize subject`` only (docs/performance.md, "Mixup"): on the demo cohort
-    it gained 2-6 points of valence balanced accuracy and on eegmat-sized cohorts it was level;
-    the paper's Table 1 (``--normalize train``) keeps the paper's training.
-    """
-    if setting == "auto":
-        return AUTO_MIXUP_ALPHA if normalize == "subject" else 0.0
-    return float(setting)
-
-
-def modality_balance(normalize: str, model_kwargs: dict | None = None) -> str | bool:
-    """The ``balance_modalities`` rule training builds the two-modality models with (``False``,
-    ``"raise"`` or ``"split"``): as set in ``model_kwargs``, else ``"raise"`` with per-subject
-    normalisation only.
-
-    With training-fold statistics every subject keeps its own offsets (eegmat's resting heart
-    rates differ by 30 bpm), and an ECG block that moves the logits faster learns them: at AMIGOS
-    scale under ``--normalize train`` the balance cost 3.3 points of arousal balanced accuracy,
-    under ``--normalize subject`` it gained 0.6-1.0 (docs/performance.md, "Balancing the modalities").
-    """
-    model_kwargs = model_kwargs or {}
-    if "balance_modalities" in model_kwargs:
-        return balance_rule(model_kwargs["balance_modalities"])
-    return "raise" if normalize == "subject" else False
-
-
-#: ``rr_skip="auto"`` (training's default): the ECG part of the input skip is RR_SKIP_WHEN_HEART_RATE_CARRIES
-#: ("beats") when the training windows show heart rate carrying the target in every subject alike, with a
-#: large effect, and the mean over the padded series otherwise (:func:`resolve_rr_skip`)
-RR_SKIP_AUTO = "auto"
-RR_SKIP_WHEN_HEART_RATE_CARRIES = "beats"
-#: the mean over the training subjects of the Fisher z of the within-subject correlation between the
-#: window's mean standardised RR interval and the label, at or above which heart rate "carries" the
-#: target: atanh(0.5), Cohen's "large" correlation. Synthetic cohorts: arousal 0.51-1.44, valence
-#: 0.00-0.48 (docs/performance.md, "Heart rate where it carries the target")
-HEART_RATE_EFFECT_THRESHOLD = float(np.arctanh(0.5))
-_MIN_SUBJECT_WINDOWS = 4
-
-
-def heart_rate_effect(ecg: np.ndarray, y, subject) -> float:
-    """How strongly, and how alike in every subject, the window's heart rate goes with the label.
-
-    ``ecg`` (windows, channels, length): zero-embedded RR series (the first channel is used); ``y``
-    binary labels; ``subject`` the windows' subjects. Per subject with both classes and at least 4
-    windows with beats, the Pearson correlation r between the window's mean RR interval (over its
-    beats) and the label, as Fisher's z = atanh(r); returns their mean over those subjects (0 when
-    there is none). Opposite signs in different subjects cancel; the sign says the direction (a
-    negative value: shorter RR intervals, i.e. a faster heart, with the label 1). Per-subject
-    correlations do not depend on each subject's own offset and scale, so this is the same on raw
-    and on per-subject standardised series.
-    """
-    ecg = np.asarray(ecg, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    subject = np.asarray(subject).astype(str)
-    if ecg.ndim != 3 or len(ecg) != len(y) or len(y) != len(subject):
-        raise ValueError(f"heart_rate_effect needs ecg (windows, channels, length) and one label and subject per "
-                         f"window; got {ecg.shape}, {y.shape}, {subject.shape}")
-    stats = rr_statistics(ecg[:, :1])  # the baselines' per-window mean over the beats (column 0) and beat count (6)
-    mean_rr = np.where(stats[:, 6] > 0, stats[:, 0], np.nan)
-    zs = []
-    for s in np.unique(subject):
-        rows = (subject == s) & np.isfinite(mean_rr)
-        if rows.sum() < _MIN_SUBJECT_WINDOWS or len(np.unique(y[rows])) < 2 or np.std(mean_rr[rows]) == 0:
-            continue
-        r = np.corrcoef(mean_rr[rows], y[rows])[0, 1]
-        zs.append(float(np.arctanh(np.clip(r, -0.999, 0.999))))
-    return float(np.mean(zs)) if zs else 0.0
-
-
-def resolve_rr_skip(setting: str, normalize: str, ecg=None, y=None, subject=None) -> str:
-    """The ECG part of the input skip a training run builds its model with.
-
-    A concrete choice (maan.models.maan.RR_SKIPS) is returned as given. ``"auto"``: with
-    ``--normalize subject``, ``"beats"`` (the mean of the standardised RR series over the beats and
-    the beat fraction: heart rate undiluted) when :func:`heart_rate_effect` of the training windows
-    reaches HEART_RATE_EFFECT_THRESHOLD in absolute value, else ``"padded"``; with training-fold
-    statistics always ``"padded"`` (the paper's Table 1 path is unchanged).
-
-    Why: on eegmat-sized cohorts an undiluted heart-rate input is what lets the fused model follow
-    heart rate where the subjects' EEG responses differ (arousal +0.09 on the reversed-EEG cohort),
-    but where heart rate does not carry the target it fits chance associations of 2-3 training
-    subjects (valence -0.01 to -0.02) and the raw beat fraction tells the classifier who the
-    subject is (demo cohort valence -0.02): docs/performance.md, "Heart rate where it carries the
-    target". The training labels say which case a run is in.
-    """
-    if setting != RR_SKIP_AUTO:
-        return setting
-    if normalize != "subject" or ecg is None:
-        return DEFAULT_RR_SKIP
-    effect = heart_rate_effect(ecg, y, subject)
-    return RR_SKIP_WHEN_HEART_RATE_CARRIES if abs(effect) >= HEART_RATE_EFFECT_THRESHOLD else DEFAULT_RR_SKIP
-
-
-def fit_module(datamodule, model_name: str, config: TrainConfig, seed: int, log_dir=None, log_name="fit",
-               progress: bool = False) -> FitResult:
-    """Seed, build the module, train it with early stopping; the best-validation weights are kept."""
+def fit_module(datamodule, model_name: str, config: TrainConfig, seed: int, recipe: str | Recipe = "paper",
+               log_dir=None, log_name="fit", progress: bool = False, log=None) -> FitResult:
+    """Seed, build the module as the recipe says, train it with early stopping; the best-validation
+    weights are kept. The recipe's choices that depend on data see the training windows only."""
     quiet_lightning()
+    recipe = get_recipe(recipe)
     L.seed_everything(seed, workers=True, verbose=False)
     datamodule.setup("fit")
     weights = class_weights(datamodule.y_fit) if config.balance == "weights" else None
     model_kwargs = dict(config.model_kwargs)
     if datamodule.normalizer.layout == "grid":  # the model's input skip pools each band's planes
-        model_kwargs.setdefault("grid_bands", datamodule.normalizer.n_bands)
-    model_kwargs["balance_modalities"] = modality_balance(datamodule.normalizer.mode, model_kwargs)
-    train_idx = datamodule.train_idx  # the training labels decide "auto" (never a test window's)
-    model_kwargs["rr_skip"] = resolve_rr_skip(model_kwargs.get("rr_skip", RR_SKIP_AUTO), datamodule.normalizer.mode,
-                                              datamodule.ecg_n[train_idx], datamodule.y[train_idx],
-                                              datamodule.subject[train_idx])
+        model_kwargs["grid_bands"] = datamodule.normalizer.n_bands
+    train_idx = datamodule.train_idx
+    model_kwargs.update(recipe.model_kwargs(datamodule.ecg_n[train_idx], datamodule.y[train_idx],
+                                            datamodule.subject[train_idx], log=log))
     module = EmotionModule(model_name, datamodule.ecg_shape, datamodule.eeg_shape, model_kwargs,
-                           config.lr, config.weight_decay, weights, config.input_noise,
-                           mixup_alpha(config.mixup, datamodule.normalizer.mode))
+                           config.lr, config.weight_decay, weights, config.input_noise, recipe.mixup)
     batch_size = datamodule.batch_size  # resolved by the datamodule ("auto" -> from its fit windows)
     min_epochs = min(config.min_epochs, config.epochs)
     best = BestWeights(min_epochs=min_epochs)

@@ -124,3 +124,11 @@ def inner_split(protocol: str, train_idx: np.ndarray, y, subject, trial, fractio
         splitter = ShuffleSplit(n_splits=1, test_size=n_val, random_state=seed)
     fit, val = next(splitter.split(x, y_train))
     return np.sort(train_idx[fit]), np.sort(train_idx[val])
+
+
+def class_balance(y) -> dict:
+    """Count and fraction of high (1) and low (0) windows."""
+    y = np.asarray(y).astype(int)
+    n = int(len(y))
+    pos = int(y.sum())
+    return {"n": n, "high": pos, "low": n - pos, "high_fraction": (pos / n) if n else None}
