@@ -109,40 +109,6 @@ def test_cv_saves_test_predictions(tiny_run):
     assert np.array_equal(np.sort(np.concatenate(seen)), np.arange(result["n_windows"]))
 
 
-def test_missing_predictions_are_recomputed_from_checkpoints(tiny_run, tmp_path):
-    src = tiny_run / "subject-kfold" / "arousal"
-    run = tmp_path / "old-run"
-    shutil.copytree(src, run)
-    result = json.loads((run / "results.json").read_text())
-    before = load_predictions(predictions_path(run / "folds" / "fold-01", "maan"))
-    for path in run.glob("folds/*/*.predictions.npz"):
-        path.unlink()
-    with pytest.raises(maan.errors.MaanError, match="--features"):  # cv results of reproduce name no store
-        run_predictions(run, result, ["maan"], log=None)
-    preds = run_predictions(run, result, ["maan", "base"], features=tiny_run / "features", log=None)
-    again = preds["maan"][1]
-    assert np.array_equal(again["test_idx"], before["test_idx"])
-    np.testing.assert_allclose(again["score"], before["score"], atol=1e-5)
-    np.testing.assert_allclose(again["representation"], before["representation"], atol=1e-4)
-    np.testing.assert_allclose(again["a_eeg"], before["a_eeg"], atol=1e-5)
-    assert predictions_path(run / "folds" / "fold-01", "maan").exists()  # cached
-
-
-def test_no_store_no_predictions_is_a_clear_note(tiny_run, tmp_path):
-    run = tmp_path / "cv"
-    shutil.copytree(tiny_run / "segment-kfold" / "arousal", run)
-    for path in run.glob("folds/*/*.predictions.npz"):
-        path.unlink()
-    results = json.loads((run / "results.json").read_text())
-    results["features"] = str(tmp_path / "gone")
-    (run / "results.json").write_text(json.dumps(results))
-    m = F.make_figures(run, log=None, formats=("png",))
-    assert any("--features" in n for n in m["notes"])
-    names = {p.split("/")[-1] for p in m["files"]}
-    assert {"confusion-segment-kfold.png", "learning-segment-kfold.png", "protocols.png"} <= names
-
-
-# -- the figure files --------------------------------------------------------------------------
 EXPECTED = [f"{kind}-{p}" for p in ("segment-kfold", "subject-kfold")
             for kind in ("tsne", "attention", "roc", "confusion", "learning")] + ["protocols"]
 

@@ -23,7 +23,7 @@ def eegmat_file(name: str):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A 1-epoch maan checkpoint (target task, --normalize train) on two eegmat subjects."""
-    from maan.evaluation.cv import train_model
+    from maan.training.train import train_model
 
     data = shared_file("eegmat")
     for s in SUBJECTS:

@@ -7,7 +7,6 @@ import torch
 
 from maan.errors import ConfigMismatchError, InvalidInputError
 from maan.models import build_model
-from maan.models.maan import DEFAULT_RR_SKIP
 from maan.training.checkpoint import load_checkpoint, save_checkpoint
 from maan.features.normalize import Normalizer
 
@@ -16,7 +15,7 @@ def _save(tmp_path, features, name="maan"):
     torch.manual_seed(0)
     model = build_model(name, features.ecg.shape[1:], features.eeg.shape[1:], n_classes=2)
     norm = Normalizer("train").fit(features.ecg, features.eeg)
-    path = save_checkpoint(tmp_path / "ck" / "model.pt", model, model_name=name, model_kwargs={},
+    path = save_checkpoint(tmp_path / "ck" / "model.pt", model, model_name=name,
                            ecg_shape=features.ecg.shape[1:], eeg_shape=features.eeg.shape[1:], target="arousal",
                            normalizer=norm, manifest=features.manifest, training={"epochs": 1})
     return model.eval(), norm, path
@@ -100,120 +99,35 @@ def test_mismatched_weights_and_stores(tmp_path, features):
         ck.check_store(other)
 
 
-def test_a_version_1_checkpoint_rebuilds_the_model_without_input_skip(tmp_path, features):
-    torch.manual_seed(0)
-    model = build_model("maan", features.ecg.shape[1:], features.eeg.shape[1:], n_classes=2, input_skip=False)
-    norm = Normalizer("train").fit(features.ecg, features.eeg)
-    path = save_checkpoint(tmp_path / "old.pt", model, model_name="maan", model_kwargs={},
-                           ecg_shape=features.ecg.shape[1:], eeg_shape=features.eeg.shape[1:], target="arousal",
-                           normalizer=norm, manifest=features.manifest)
-    meta = json.loads(path.with_suffix(".json").read_text())
-    assert meta["format_version"] == 6 and meta["model"]["kwargs"] == {"input_skip": False, "spatial_skip": False,
-                                                                      "balance_modalities": False,
-                                                                      "rr_skip": "padded"}
-    # as maan wrote it before input_skip existed: version 1, no such key
-    meta["format_version"], meta["model"]["kwargs"] = 1, {}
-    path.with_suffix(".json").write_text(json.dumps(meta))
-    ck = load_checkpoint(path)
-    assert ck.model.input_skip is False
-    # a checkpoint of today's default records both skips and the balance, so it rebuilds with them
-    _, _, new = _save(tmp_path, features)
-    assert json.loads(new.with_suffix(".json").read_text())["model"]["kwargs"] == {
-        "input_skip": True, "spatial_skip": True, "balance_modalities": False, "rr_skip": DEFAULT_RR_SKIP}
-    rebuilt = load_checkpoint(new).model
-    assert rebuilt.input_skip is True and rebuilt.spatial_skip is True and rebuilt.balance_modalities is False
-
-
-def test_a_version_2_checkpoint_rebuilds_the_model_without_spatial_skip(tmp_path, features):
-    torch.manual_seed(0)
-    model = build_model("maan", features.ecg.shape[1:], features.eeg.shape[1:], n_classes=2, spatial_skip=False)
-    norm = Normalizer("train").fit(features.ecg, features.eeg)
-    path = save_checkpoint(tmp_path / "v2.pt", model, model_name="maan", model_kwargs={},
-                           ecg_shape=features.ecg.shape[1:], eeg_shape=features.eeg.shape[1:], target="arousal",
-                           normalizer=norm, manifest=features.manifest)
-    # as maan wrote it before spatial_skip existed: version 2, input_skip only
-    meta = json.loads(path.with_suffix(".json").read_text())
-    meta["format_version"], meta["model"]["kwargs"] = 2, {"input_skip": True}
-    path.with_suffix(".json").write_text(json.dumps(meta))
-    ck = load_checkpoint(path)
-    assert ck.model.input_skip is True and ck.model.spatial_skip is False
-    np.testing.assert_allclose(ck.predict_proba(features.ecg[:4], features.eeg[:4]),
-                               model.eval()(*map(torch.from_numpy, norm.transform(features.ecg[:4], features.eeg[:4])))
-                               .softmax(1)[:, 1].detach().numpy(), rtol=1e-5, atol=1e-6)
-
-
-def test_a_version_3_checkpoint_rebuilds_the_model_without_modality_balance(tmp_path, features):
-    torch.manual_seed(0)
-    model = build_model("maan", features.ecg.shape[1:], features.eeg.shape[1:], n_classes=2)
-    norm = Normalizer("train").fit(features.ecg, features.eeg)
-    path = save_checkpoint(tmp_path / "v3.pt", model, model_name="maan", model_kwargs={},
-                           ecg_shape=features.ecg.shape[1:], eeg_shape=features.eeg.shape[1:], target="arousal",
-                           normalizer=norm, manifest=features.manifest)
-    # as maan wrote it before balance_modalities existed: version 3, both skips only
-    meta = json.loads(path.with_suffix(".json").read_text())
-    meta["format_version"], meta["model"]["kwargs"] = 3, {"input_skip": True, "spatial_skip": True}
-    path.with_suffix(".json").write_text(json.dumps(meta))
-    ck = load_checkpoint(path)
-    assert ck.model.balance_modalities is False and ck.model.ecg_scale == 1.0
-    np.testing.assert_allclose(ck.predict_proba(features.ecg[:4], features.eeg[:4]),
-                               model.eval()(*map(torch.from_numpy, norm.transform(features.ecg[:4], features.eeg[:4])))
-                               .softmax(1)[:, 1].detach().numpy(), rtol=1e-5, atol=1e-6)
-
-
 def test_a_balanced_model_round_trips_through_its_checkpoint(tmp_path, features):
     torch.manual_seed(0)
     model = build_model("maan", features.ecg.shape[1:], features.eeg.shape[1:], n_classes=2,
                         balance_modalities=True).eval()
     norm = Normalizer("train").fit(features.ecg, features.eeg)
-    path = save_checkpoint(tmp_path / "bal.pt", model, model_name="maan", model_kwargs={},
+    path = save_checkpoint(tmp_path / "bal.pt", model, model_name="maan",
                            ecg_shape=features.ecg.shape[1:], eeg_shape=features.eeg.shape[1:], target="arousal",
                            normalizer=norm, manifest=features.manifest)
-    assert json.loads(path.with_suffix(".json").read_text())["model"]["kwargs"]["balance_modalities"] == "raise"
+    assert json.loads(path.with_suffix(".json").read_text())["model"]["kwargs"]["balance_modalities"] is True
     rebuilt = load_checkpoint(path).model
-    assert rebuilt.balance_modalities == "raise" and rebuilt.ecg_scale == model.ecg_scale > 1
+    assert rebuilt.balance_modalities is True and rebuilt.ecg_scale == model.ecg_scale > 1
     x = (torch.from_numpy(features.ecg[:4]), torch.from_numpy(features.eeg[:4]))
     torch.testing.assert_close(rebuilt(*x), model(*x))
 
 
-def test_a_version_4_balanced_checkpoint_rebuilds_with_the_split_rule(tmp_path, features):
-    torch.manual_seed(0)
-    model = build_model("maan", features.ecg.shape[1:], features.eeg.shape[1:], n_classes=2,
-                        balance_modalities="split").eval()
-    norm = Normalizer("train").fit(features.ecg, features.eeg)
-    path = save_checkpoint(tmp_path / "v4.pt", model, model_name="maan", model_kwargs={},
-                           ecg_shape=features.ecg.shape[1:], eeg_shape=features.eeg.shape[1:], target="arousal",
-                           normalizer=norm, manifest=features.manifest)
-    # as maan wrote it when the balance had one rule: version 4, balance_modalities true
-    meta = json.loads(path.with_suffix(".json").read_text())
-    meta["format_version"], meta["model"]["kwargs"]["balance_modalities"] = 4, True
-    path.with_suffix(".json").write_text(json.dumps(meta))
-    rebuilt = load_checkpoint(path).model
-    assert rebuilt.balance_modalities == "split" and rebuilt.eeg_scale == model.eeg_scale < 1
-    x = (torch.from_numpy(features.ecg[:4]), torch.from_numpy(features.eeg[:4]))
-    torch.testing.assert_close(rebuilt(*x), model(*x))
-
-
-@pytest.mark.parametrize("rr_skip", ["beats", "beat-mean", "padded"])
-def test_the_rr_skip_round_trips_and_a_version_5_checkpoint_rebuilds_with_the_padded_mean(tmp_path, features, rr_skip):
+@pytest.mark.parametrize("rr_skip", ["beats", "padded"])
+def test_the_rr_skip_round_trips_and_another_format_version_is_refused(tmp_path, features, rr_skip):
     torch.manual_seed(0)
     model = build_model("maan", features.ecg.shape[1:], features.eeg.shape[1:], n_classes=2, rr_skip=rr_skip).eval()
     norm = Normalizer("train").fit(features.ecg, features.eeg)
-    path = save_checkpoint(tmp_path / "rr.pt", model, model_name="maan", model_kwargs={},
+    path = save_checkpoint(tmp_path / "rr.pt", model, model_name="maan",
                            ecg_shape=features.ecg.shape[1:], eeg_shape=features.eeg.shape[1:], target="arousal",
                            normalizer=norm, manifest=features.manifest)
     x = (torch.from_numpy(features.ecg[:4]), torch.from_numpy(features.eeg[:4]))
     rebuilt = load_checkpoint(path).model
     assert rebuilt.rr_skip == rr_skip
     torch.testing.assert_close(rebuilt(*x), model(*x))
-    # as maan wrote it before the choice existed: version 5, no rr_skip key (always the padded mean)
     meta = json.loads(path.with_suffix(".json").read_text())
-    del meta["model"]["kwargs"]["rr_skip"]
-    meta["format_version"] = 5
+    meta["format_version"] = 6
     path.with_suffix(".json").write_text(json.dumps(meta))
-    if rr_skip == "padded":
-        old = load_checkpoint(path).model
-        assert old.rr_skip == "padded"
-        torch.testing.assert_close(old(*x), model(*x))
-    elif rr_skip == "beats":  # the beats model's weights do not fit the model that version 5 describes
-        with pytest.raises(InvalidInputError, match="weights do not fit"):
-            load_checkpoint(path)
+    with pytest.raises(InvalidInputError, match="format version 6 is not supported"):
+        load_checkpoint(path)

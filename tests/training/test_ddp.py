@@ -1,4 +1,4 @@
-"""`--strategy ddp --devices 2` is a flag: two CPU processes (gloo) train the folds of `maan cv` together.
+"""` --devices 2` is a flag: two CPU processes (gloo) train the folds of `maan cv` together.
 
 There is no GPU on CI, so DDP is exercised on the CPU; the code path (Lightning's launcher
 re-running the command per rank, rank 0 alone writing results) is the one used on GPUs.

@@ -122,19 +122,6 @@ def test_input_noise_changes_training_only():
     assert torch.isclose(logged["val_loss"], clean)
 
 
-@pytest.mark.parametrize("value, ok", [("auto", True), ("16", True), ("1", False), ("big", False)])
-def test_cli_batch_size_option(value, ok):
-    import argparse
-
-    from maan.cli.train import _batch_size
-
-    if ok:
-        assert _batch_size(value) in ("auto", 16)
-    else:
-        with pytest.raises(argparse.ArgumentTypeError):
-            _batch_size(value)
-
-
 def test_grid_layout_model_pools_each_band_and_round_trips_through_a_checkpoint(tmp_path):
     from maan.training.checkpoint import load_checkpoint, save_checkpoint
     from maan.training.datamodule import WindowDataModule
@@ -151,7 +138,7 @@ def test_grid_layout_model_pools_each_band_and_round_trips_through_a_checkpoint(
     fit = fit_module(dm, "maan", TrainConfig(epochs=1, min_epochs=1, accelerator="cpu"), seed=0)
     model = fit.module.model
     assert model.grid_bands == 4 and model.skip_size == 1 + 4 * 81
-    path = save_checkpoint(tmp_path / "grid.pt", model, model_name="maan", model_kwargs={}, ecg_shape=(1, 32),
+    path = save_checkpoint(tmp_path / "grid.pt", model, model_name="maan", ecg_shape=(1, 32),
                            eeg_shape=(40, 9, 9), target="arousal", normalizer=dm.normalizer,
                            manifest={"targets": ["arousal"]})
     ck = load_checkpoint(path)
@@ -215,7 +202,7 @@ def _rr_windows(mean_rr, beats: int = 10, length: int = 32) -> np.ndarray:
 
 
 def test_heart_rate_effect_known_answer():
-    from maan.training.module import heart_rate_effect
+    from maan.training.recipes import heart_rate_effect
 
     # subject a: mean RR 1, 2, 3, 4 with labels 0, 0, 1, 1 -> r = 0.8944; subject b: r = -0.8944
     x, y = np.array([1.0, 2.0, 3.0, 4.0]), np.array([0, 0, 1, 1])
@@ -233,7 +220,7 @@ def test_heart_rate_effect_known_answer():
 
 
 def test_heart_rate_effect_ignores_single_class_subjects_and_windows_without_beats():
-    from maan.training.module import heart_rate_effect
+    from maan.training.recipes import heart_rate_effect
 
     x, y = np.array([1.0, 2.0, 3.0, 4.0]), np.array([0, 0, 1, 1])
     ecg = _rr_windows(np.concatenate([x, x, [9.0]]))
@@ -251,7 +238,7 @@ def test_heart_rate_effect_ignores_single_class_subjects_and_windows_without_bea
        st.integers(0, 2**31 - 1))
 def test_heart_rate_effect_does_not_depend_on_each_subjects_offset_and_scale(affine, seed):
     """What per-subject standardisation changes (each subject's RR offset and scale) leaves it alone."""
-    from maan.training.module import heart_rate_effect
+    from maan.training.recipes import heart_rate_effect
 
     rng = np.random.default_rng(seed)
     n = 12
@@ -266,18 +253,19 @@ def test_heart_rate_effect_does_not_depend_on_each_subjects_offset_and_scale(aff
 
 
 def test_resolve_rr_skip():
-    from maan.training.module import HEART_RATE_EFFECT_THRESHOLD, resolve_rr_skip
+    from maan.training.recipes import CROSS_SUBJECT, HEART_RATE_EFFECT_THRESHOLD, PAPER, choose_rr_skip
 
     assert HEART_RATE_EFFECT_THRESHOLD == pytest.approx(0.5493, abs=1e-4)
     x, subject = np.array([1.0, 2.0, 3.0, 4.0] * 2), ["a"] * 4 + ["b"] * 4
     ecg = _rr_windows(x)
     strong, none = np.array([0, 0, 1, 1] * 2), np.array([0, 1, 1, 0] * 2)  # |r| = 0.89 and 0
-    assert resolve_rr_skip("auto", "subject", ecg, strong, subject) == "beats"
-    assert resolve_rr_skip("auto", "subject", ecg, 1 - strong, subject) == "beats"  # the direction does not matter
-    assert resolve_rr_skip("auto", "subject", ecg, none, subject) == "padded"
-    assert resolve_rr_skip("auto", "train", ecg, strong, subject) == "padded"  # training-fold statistics: the paper's
-    for choice in ("padded", "beats", "beat-mean"):
-        assert resolve_rr_skip(choice, "subject", ecg, none, subject) == choice
+    lines = []
+    assert choose_rr_skip(ecg, strong, subject, log=lines.append) == "beats"
+    assert "ECG skip beats" in lines[0]  # the one logged step
+    assert choose_rr_skip(ecg, 1 - strong, subject) == "beats"  # the direction does not matter
+    assert choose_rr_skip(ecg, none, subject) == "padded"
+    assert CROSS_SUBJECT.model_kwargs(ecg, strong, subject)["rr_skip"] == "beats"
+    assert PAPER.model_kwargs(ecg, strong, subject) == {"balance_modalities": False, "rr_skip": "padded"}
 
 
 @pytest.mark.parametrize("labels_follow_heart_rate, expected", [(True, "beats"), (False, "padded")])
@@ -295,5 +283,6 @@ def test_fit_resolves_rr_skip_auto_from_the_training_windows(labels_follow_heart
     idx = np.arange(n)
     dm = WindowDataModule(ecg, eeg, y, subject, idx[:40], idx[40:44], idx[44:],
                           normalizer=Normalizer("subject"))
-    fit = fit_module(dm, "maan", TrainConfig(epochs=1, min_epochs=1, accelerator="cpu"), seed=0)
+    fit = fit_module(dm, "maan", TrainConfig(epochs=1, min_epochs=1, accelerator="cpu"), seed=0,
+                     recipe="cross-subject")
     assert fit.module.model.rr_skip == expected

@@ -53,13 +53,16 @@ class ModalityAwareAttention(nn.Module):
         self.ecg_score = nn.Conv1d(ecg_channels, ecg_channels, kernel_size=1)
         self.eeg_score = nn.Conv1d(eeg_channels, eeg_channels, kernel_size=1)
 
-    def forward(self, f_ecg: torch.Tensor, f_eeg: torch.Tensor):
-        """The weighted maps and the masks: (F_ecg', F_eeg', A_ecg, A_eeg)."""
+    def masks(self, f_ecg: torch.Tensor, f_eeg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A_ecg (batch, C_ecg) and A_eeg (batch, C_eeg), each in (0, 1)."""
         joint = torch.cat([f_ecg.amax(dim=-1), f_eeg.amax(dim=(-2, -1))], dim=1).unsqueeze(-1)
         ecg_part, eeg_part = torch.split(self.joint_activation(self.joint_conv(joint)),
                                          [self.ecg_channels, self.eeg_channels], dim=1)
-        a_ecg = torch.sigmoid(self.ecg_score(ecg_part)).squeeze(-1)
-        a_eeg = torch.sigmoid(self.eeg_score(eeg_part)).squeeze(-1)
+        return torch.sigmoid(self.ecg_score(ecg_part)).squeeze(-1), torch.sigmoid(self.eeg_score(eeg_part)).squeeze(-1)
+
+    def forward(self, f_ecg: torch.Tensor, f_eeg: torch.Tensor):
+        """The weighted maps and the masks: (F_ecg', F_eeg', A_ecg, A_eeg)."""
+        a_ecg, a_eeg = self.masks(f_ecg, f_eeg)
         return f_ecg * a_ecg[:, :, None], f_eeg * a_eeg[:, :, None, None], a_ecg, a_eeg
 
 
@@ -136,7 +139,8 @@ class MAAN(nn.Module):
         if rr_skip not in RR_SKIPS:
             raise ValueError(f"rr_skip must be one of {RR_SKIPS}, got {rr_skip!r}")
         self.modalities = tuple(m for m in MODALITIES if m in modalities)
-        self.n_classes, self.input_skip, self.rr_skip = n_classes, bool(input_skip), rr_skip
+        self.n_classes, self.input_skip = n_classes, bool(input_skip)
+        self.rr_skip = rr_skip if self.input_skip and "ecg" in self.modalities else "padded"
         self.grid_bands = None if grid_bands is None else int(grid_bands)
         widths = tuple(width * 2 ** level for level in range(depth + 1))
         self.ecg_shape = _shape("ecg_shape", ecg_shape, 2) if "ecg" in self.modalities else None
@@ -155,11 +159,12 @@ class MAAN(nn.Module):
         self.representation_size = ecg_out + eeg_out
         ecg_skip = eeg_skip = 0
         if self.input_skip and self.ecg_shape:
-            ecg_skip = self.ecg_shape[0] * (2 if rr_skip == "beats" else 1)
+            ecg_skip = self.ecg_shape[0] * (2 if self.rr_skip == "beats" else 1)
         if self.input_skip and self.eeg_shape:
             h, w = self.eeg_shape[1:]
             eeg_skip = self.grid_bands * h * w if self.grid_bands else self.eeg_shape[0] * h
             eeg_skip *= 2 if self.spatial_skip else 1
+        self.skip_size = ecg_skip + eeg_skip
         self.balance_modalities = bool(balance_modalities) and two
         largest = max(ecg_out + ecg_skip, eeg_out + eeg_skip)
         self.ecg_scale = largest / (ecg_out + ecg_skip) if self.balance_modalities else 1.0
@@ -169,7 +174,7 @@ class MAAN(nn.Module):
             nn.Dropout(_DROPOUT), nn.Linear(_CLASSIFIER_HIDDEN, n_classes))
         self.config = dict(ecg_shape=self.ecg_shape, eeg_shape=self.eeg_shape, n_classes=n_classes,
                            modalities=self.modalities, width=width, depth=depth, input_skip=self.input_skip,
-                           rr_skip=rr_skip, balance_modalities=self.balance_modalities, grid_bands=self.grid_bands)
+                           rr_skip=self.rr_skip, balance_modalities=self.balance_modalities, grid_bands=self.grid_bands)
 
     def forward_with_details(self, x_ecg: torch.Tensor | None, x_eeg: torch.Tensor | None) -> ModelOutput:
         """Logits, representation and (for the attention model) the masks."""
