@@ -56,6 +56,6 @@ def test_subject_held_out_cv_on_eegmat_reports_maan_and_baselines(tmp_path):
     assert left_out == [[] if s == "Subject02" else ["Subject02"] for s in seen]
     assert "left out of training" in text
     # heart rate separates rest from arithmetic in the training subjects of every fold (mean
-    # within-subject Fisher z -1.2 to -1.9 against a threshold of 0.55), so --rr-skip auto picks beats
+    # within-subject Fisher z -1.2 to -1.9 against a threshold of 0.55), so the cross-subject recipe picks beats
     assert [f["rr_skip"] for f in saved["models"]["maan"]["per_fold"]] == ["beats"] * 4
-    assert "maan's ECG skip per fold (--rr-skip auto): beats, beats, beats, beats" in text
+    assert "maan's ECG skip per fold (chosen from the training labels): beats, beats, beats, beats" in text

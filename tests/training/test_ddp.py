@@ -16,9 +16,11 @@ import pytest
 @pytest.mark.slow
 def test_cv_with_ddp_on_two_cpu_processes(store, tmp_path):
     out = tmp_path / "run"
+    config = tmp_path / "ddp.toml"
+    config.write_text('patience = 1\nmin_epochs = 1\nstrategy = "ddp"\n')
     cmd = [sys.executable, "-m", "maan", "cv", "--features", str(store), "--target", "arousal", "--model", "base",
-           "--protocol", "segment-kfold", "--folds", "2", "--epochs", "2", "--patience", "1", "--min-epochs", "1",
-           "--accelerator", "cpu", "--devices", "2", "--strategy", "ddp", "--out", str(out), "-q"]
+           "--protocol", "segment-kfold", "--folds", "2", "--epochs", "2", "--config", str(config),
+           "--accelerator", "cpu", "--devices", "2", "--out", str(out), "-q"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
