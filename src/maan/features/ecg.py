@@ -7,7 +7,7 @@ Pipeline for one continuous trial segment (detection runs once per segment, not 
 2. Detection band-pass: zero-phase Butterworth, order 2, :data:`DETECTION_BAND_HZ` (8-20 Hz,
    the QRS band). It removes baseline wander, electrode-motion drift, T waves and most muscle
    noise before any detector sees the signal; it is what makes the detectors survive -6 dB SNR
-   (see ``docs/performance-ecg.md``).
+   (see ``docs/benchmarks.md``).
 3. Polarity: the band-passed signal is cut in 2-s blocks; in each block the sample of largest
    magnitude is taken; if the median of those signed values is negative the signal is inverted
    (the same rule as NeuroKit2's ``ecg_invert``, but on blocks instead of a sliding window, which
@@ -29,7 +29,7 @@ analysis window, vectorised with ``np.searchsorted``.
 
 The default method (:data:`DEFAULT_RPEAK_METHOD`) was chosen by measurement on MIT-BIH record
 100 with added realistic noise at 0 and -6 dB SNR, inverted, at 360 and 128 Hz, together with
-speed: see ``benchmarks/rpeaks.py`` and ``docs/performance-ecg.md``.
+speed: see ``benchmarks/rpeaks.py`` and ``docs/benchmarks.md``.
 """
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ __all__ = [
 ]
 
 # --- constants local to the ECG stage (candidates for maan.config) ---------------------
-#: Default R-peak detector; chosen by benchmark (benchmarks/rpeaks.py, docs/performance-ecg.md):
+#: Default R-peak detector; chosen by benchmark (benchmarks/rpeaks.py, docs/benchmarks.md):
 #: best F1 at -6 dB SNR for all three noise mixes tried, 100 % Se/PPV on clean MIT-BIH 100.
 DEFAULT_RPEAK_METHOD = "rodrigues2021"
 #: Detectors voting in the ``"consensus"`` method (all fast, all in NeuroKit2's core deps).
@@ -329,7 +329,7 @@ def detect_rpeaks(ecg, fs, method: str = DEFAULT_RPEAK_METHOD) -> np.ndarray:
     method : str
         Any NeuroKit2 ``ecg_findpeaks`` method name (see :data:`RPEAK_METHODS`), default
         ``"rodrigues2021"`` (Rodrigues et al. 2021, double-difference + adaptive threshold; the
-        most robust to noise in docs/performance-ecg.md; ~0.07 s per hour of 128-Hz ECG), or
+        most robust to noise in docs/benchmarks.md; ~0.07 s per hour of 128-Hz ECG), or
         ``"consensus"`` (majority vote of neurokit, kalidas2017 and pantompkins1985).
 
     Inverted polarity is detected and corrected. Raises InvalidSignalError for a flat, all-NaN or

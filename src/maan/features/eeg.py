@@ -15,7 +15,7 @@ Two estimators of the band signals, both zero-phase:
   per band, the usual reference. Kept as an option and as the reference in the tests.
 
 Both filter the whole continuous segment once and take variances on sub-windows, never
-re-filtering per window. See docs/performance.md for agreement and throughput.
+re-filtering per window. See docs/benchmarks.md for agreement and throughput.
 """
 from __future__ import annotations
 
