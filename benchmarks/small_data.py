@@ -75,7 +75,7 @@ def run_config(overrides: dict, paths: dict, work: Path, demo_normalize: str = "
     row = {}
     for name, store, target, protocol, folds, normalize in cases:
         runs = [run_cv(store, target, work / "runs" / name, models=("maan",), protocol=protocol, folds=folds,
-                       seed=seed, normalize=normalize, config=config, progress=False, log=None, overwrite=True)
+                       seed=seed, recipe={"train": "paper", "subject": "cross-subject"}[normalize], config=config, progress=False, log=None, overwrite=True)
                 for seed in seeds]
         row[name] = {m: {"mean_ba": float(np.mean([r["models"][m]["metrics"]["balanced_accuracy"]["mean"]
                                                    for r in runs])),

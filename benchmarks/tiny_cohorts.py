@@ -112,7 +112,7 @@ def run_cohort(features, idx, target: str, overrides: dict, seed: int = 0) -> di
         fit_idx, val_idx = inner(rule, train_idx, y, subject, trial, config, seed + k)
         dm = WindowDataModule(ecg, eeg, y, subject, fit_idx, val_idx, test_idx, batch_size=config.batch_size,
                               balance=config.balance, seed=seed + k, normalizer=Normalizer("subject", layout, n_bands))
-        fit = fit_module(dm, model, config, seed + k)
+        fit = fit_module(dm, model, config, seed + k, "cross-subject")
         ecg_t, eeg_t, y_t = dm.test_arrays()
         preds["maan"].append((predict_proba(fit.module, ecg_t, eeg_t) >= 0.5).astype(int))
         preds["logistic"].append(logistic_baseline(pooled, y, train_idx, test_idx, "subject", subject, seed)[0])
