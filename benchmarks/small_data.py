@@ -18,7 +18,7 @@ its 4 test folds would be tuned to them. ``--demo-normalize subject`` runs the d
 per-subject statistics, ``--seeds 0,1,2`` averages each case over seeds (folds and training)::
 
     python benchmarks/small_data.py --synthetic-only --demo-normalize subject --seeds 0,1,2 \
-        '{"model_kwargs": {"balance_modalities": false}}' '{"model_kwargs": {"balance_modalities": "split"}}' '{}'
+        '{"model_kwargs": {"input_skip": false}}' '{}'
 """
 from __future__ import annotations
 
