@@ -21,6 +21,7 @@ split), so a resumed run gives the same numbers as an uninterrupted one.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -143,7 +144,7 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
     out = Path(out)
     splits = make_splits(protocol, y, features.subject, features.trial, folds, seed)
     spec = {"target": target, "protocol": protocol, "folds_requested": int(folds), "folds": len(splits),
-            "seed": int(seed), "recipe": recipe.name, "training": config.result_keys(),
+            "seed": int(seed), "recipe": dataclasses.asdict(recipe), "training": config.result_keys(),
             "store": _store_fingerprint(features), "fold_fingerprint": _fold_fingerprint(splits)}
     # --normalize subject: single-class subjects are left out of training (informative_train_idx)
     fold_train = [informative_train_idx(train_idx, y, features.subject, normalize) for train_idx, _ in splits]
