@@ -182,3 +182,25 @@ class AttentionGate(nn.Module):
 
     def forward(self, skip: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
         return skip * self.coefficients(skip, gate)
+
+
+def input_shape(name: str, shape, rank: int) -> tuple[int, ...]:
+    """``shape`` as a tuple of ``rank`` positive sizes, or a ValueError naming ``name``."""
+    try:
+        shape = tuple(int(s) for s in shape)
+    except TypeError:
+        raise ValueError(f"{name} must be a tuple of {rank} sizes, got {shape!r}") from None
+    if len(shape) != rank or min(shape) < 1:
+        layout = "(channels, length)" if rank == 2 else "(bands, height, width)"
+        raise ValueError(f"{name} must be {layout} with positive sizes, got {shape}")
+    return shape
+
+
+def check_input(name: str, x, shape) -> torch.Tensor:
+    """``x`` if it is a tensor of shape (batch, *shape), else an error saying what is expected."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() != len(shape) + 1 or tuple(x.shape[1:]) != shape:
+        raise ValueError(f"{name} must have shape (batch, {', '.join(map(str, shape))}) as the model "
+                         f"was built for, got {tuple(x.shape)}")
+    return x

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from maan.config import AMIGOS_EEG_CHANNELS, BANDS, RR_LENGTH, SUBWINDOW_SECONDS, WINDOW_SECONDS
+from maan.models.blocks import check_input, input_shape
 from maan.models.unet import UNet
 
 MODALITIES = ("ecg", "eeg")
@@ -143,8 +144,8 @@ class MAAN(nn.Module):
         self.rr_skip = rr_skip if self.input_skip and "ecg" in self.modalities else "padded"
         self.grid_bands = None if grid_bands is None else int(grid_bands)
         widths = tuple(width * 2 ** level for level in range(depth + 1))
-        self.ecg_shape = _shape("ecg_shape", ecg_shape, 2) if "ecg" in self.modalities else None
-        self.eeg_shape = _shape("eeg_shape", eeg_shape, 3) if "eeg" in self.modalities else None
+        self.ecg_shape = input_shape("ecg_shape", ecg_shape, 2) if "ecg" in self.modalities else None
+        self.eeg_shape = input_shape("eeg_shape", eeg_shape, 3) if "eeg" in self.modalities else None
         self.ecg_branch = UNet(1, self.ecg_shape[0], self.ecg_shape[1:], widths) if self.ecg_shape else None
         self.eeg_branch = UNet(2, self.eeg_shape[0], self.eeg_shape[1:], widths) if self.eeg_shape else None
         two = len(self.modalities) == 2
@@ -178,8 +179,8 @@ class MAAN(nn.Module):
 
     def forward_with_details(self, x_ecg: torch.Tensor | None, x_eeg: torch.Tensor | None) -> ModelOutput:
         """Logits, representation and (for the attention model) the masks."""
-        f_ecg = self.ecg_branch(_check("x_ecg", x_ecg, self.ecg_shape)) if self.ecg_branch else None
-        f_eeg = self.eeg_branch(_check("x_eeg", x_eeg, self.eeg_shape)) if self.eeg_branch else None
+        f_ecg = self.ecg_branch(check_input("x_ecg", x_ecg, self.ecg_shape)) if self.ecg_branch else None
+        f_eeg = self.eeg_branch(check_input("x_eeg", x_eeg, self.eeg_shape)) if self.eeg_branch else None
         if f_ecg is not None and f_eeg is not None and f_ecg.shape[0] != f_eeg.shape[0]:
             raise ValueError(f"x_ecg and x_eeg must hold the same windows, got batch sizes "
                              f"{f_ecg.shape[0]} and {f_eeg.shape[0]}")
@@ -258,23 +259,3 @@ def build_model(name: str, ecg_shape: Sequence[int] | None = DEFAULT_ECG_SHAPE,
         return MAAN(ecg_shape if modality == "ecg" else None, eeg_shape if modality == "eeg" else None,
                     modalities=(modality,), **kwargs)
     raise ValueError(f"unknown model {name!r}; choose one of {MODEL_NAMES}")
-
-
-def _shape(name: str, shape, rank: int) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(s) for s in shape)
-    except TypeError:
-        raise ValueError(f"{name} must be a tuple of {rank} sizes, got {shape!r}") from None
-    if len(shape) != rank or min(shape) < 1:
-        layout = "(channels, length)" if rank == 2 else "(bands, height, width)"
-        raise ValueError(f"{name} must be {layout} with positive sizes, got {shape}")
-    return shape
-
-
-def _check(name: str, x, shape) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() != len(shape) + 1 or tuple(x.shape[1:]) != shape:
-        raise ValueError(f"{name} must have shape (batch, {', '.join(map(str, shape))}) as the model "
-                         f"was built for, got {tuple(x.shape)}")
-    return x
