@@ -201,7 +201,8 @@ def pick_channels(names, types, path, ecg_channel: str | None = None, exclude=()
     return ecg, eeg
 
 
-def _open(path: Path, preload: bool):
+def open_recording(path: Path, preload: bool):
+    """A recording as MNE reads it; an unreadable file is an InvalidInputError naming it."""
     mne = _mne()
     try:
         return mne.io.read_raw(path, preload=preload, verbose="error")
@@ -217,7 +218,7 @@ def read_recording(path, subject: str, trial: int, ratings: dict, eeg_channels, 
     """One recording as a Record: EEG (µV) in ``eeg_channels`` order and the ECG lead (mV),
     both resampled with MNE to ``fs``; ``BAD_`` annotated spans are NaN."""
     path = Path(path)
-    raw = _open(path, preload=False)
+    raw = open_recording(path, preload=False)
     return record_from_raw(raw, eeg_channels, ecg_channel, fs, subject=subject, trial=trial, ratings=ratings,
                            source=str(path))
 
@@ -297,7 +298,7 @@ def list_recordings_subjects(data, labels=None, ecg_channel: str | None = None, 
     reference = None  # (file, EEG channel tuple) of the first recording
     ecg_by_file = {}
     for row in table.rows:
-        raw = _open(row.file, preload=False)
+        raw = open_recording(row.file, preload=False)
         names, types = raw.ch_names, raw.get_channel_types()
         if reference is None:
             unknown = [x for x in exclude if x not in names]

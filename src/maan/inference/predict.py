@@ -248,13 +248,13 @@ def _window_raw(raw, start: int, n: int):
 
 def _open_input(item):
     """(Raw, name) of a path or an MNE Raw."""
-    from maan.datasets.recordings import _open
+    from maan.datasets.recordings import open_recording
 
     if isinstance(item, (str, os.PathLike)):
         path = Path(item)
         if not path.exists():
             raise InvalidInputError(path, "recording not found")
-        return _open(path, preload=False), str(item)
+        return open_recording(path, preload=False), str(item)
     if hasattr(item, "ch_names") and hasattr(item, "get_data"):
         names = [f for f in (getattr(item, "filenames", None) or []) if f]
         return item.copy(), str(names[0]) if names else "<raw>"

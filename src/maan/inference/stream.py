@@ -71,13 +71,13 @@ def _mne_lsl():
 def play(path, name: str, *, chunk_size: int = 10, repeat=float("inf"), log=None):
     """Start replaying ``path`` as the LSL stream ``name``; returns the started PlayerLSL
     (call ``.stop()``). ``repeat``: how many times the file is played (inf: loop)."""
-    from maan.datasets.recordings import _open
+    from maan.datasets.recordings import open_recording
 
     PlayerLSL, _, _ = _mne_lsl()
     path = Path(path)
     if not path.is_file():
         raise InvalidInputError(path, "recording not found")
-    raw = _open(path, preload=True)
+    raw = open_recording(path, preload=True)
     n_repeat = np.inf if repeat in (None, float("inf")) else int(repeat)
     if n_repeat != np.inf and n_repeat < 1:
         raise MaanError("--repeat must be at least 1")
