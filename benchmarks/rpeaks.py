@@ -14,7 +14,7 @@ Noise: ``maan.features.ecg.add_ecg_noise`` (baseline wander + bursty EMG + elect
 see its docstring), added at 360 Hz, then resampled with the signal. Fixed seeds (``--seeds``);
 the noisy numbers are the mean over seeds, ``min`` the worst seed.
 
-Example (the command used for docs/performance-ecg.md)::
+Example (the command used for docs/benchmarks.md, "ECG R-peak detection")::
 
     PYTHONPATH=src .venv/bin/python benchmarks/rpeaks.py --pipeline both
 

@@ -17,7 +17,7 @@ reversed_eeg_fraction=F)``; their heart rate still rises with arousal): real sub
 more than the default cohort's, and there the EEG's arousal pattern does not transfer between
 subjects while heart rate does. The cohort is built in the work folder when missing.
 
-Example (the figures in docs/performance.md, "Small stores")::
+Example (the figures in docs/benchmarks.md, "Small cohorts (cross-subject recipe)")::
 
     python benchmarks/tiny_cohorts.py --subjects 3 '{"inner": "grouped"}' '{"inner": "windows"}'
     python benchmarks/tiny_cohorts.py --subjects 4 '{}' '{"input_noise": 0.3}' '{"model_kwargs": {"depth": 1}}'

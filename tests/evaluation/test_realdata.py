@@ -1,6 +1,6 @@
 """Subject-held-out `maan cv --target task --normalize subject` on the real eegmat recordings.
 
-Four subjects make the balanced accuracy noisy (docs/performance.md reports it): this test only
+Four subjects make the balanced accuracy noisy (docs/model.md reports it): this test only
 checks that the run completes, reports balanced accuracy for maan and both baselines, and that
 every fold holds out exactly one whole subject.
 """

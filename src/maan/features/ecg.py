@@ -57,8 +57,8 @@ __all__ = [
 ]
 
 # --- constants local to the ECG stage (candidates for maan.config) ---------------------
-#: Default R-peak detector; chosen by benchmark (benchmarks/rpeaks.py, docs/benchmarks.md):
-#: best F1 at -6 dB SNR for all three noise mixes tried, 100 % Se/PPV on clean MIT-BIH 100.
+#: Default R-peak detector, chosen by its worst case under noise (benchmarks/rpeaks.py,
+#: docs/benchmarks.md, "ECG R-peak detection").
 DEFAULT_RPEAK_METHOD = "rodrigues2021"
 #: Detectors voting in the ``"consensus"`` method (all fast, all in NeuroKit2's core deps).
 CONSENSUS_METHODS = ("neurokit", "kalidas2017", "pantompkins1985")
@@ -329,7 +329,7 @@ def detect_rpeaks(ecg, fs, method: str = DEFAULT_RPEAK_METHOD) -> np.ndarray:
     method : str
         Any NeuroKit2 ``ecg_findpeaks`` method name (see :data:`RPEAK_METHODS`), default
         ``"rodrigues2021"`` (Rodrigues et al. 2021, double-difference + adaptive threshold; the
-        most robust to noise in docs/benchmarks.md; ~0.07 s per hour of 128-Hz ECG), or
+        most robust to noise in docs/benchmarks.md), or
         ``"consensus"`` (majority vote of neurokit, kalidas2017 and pantompkins1985).
 
     Inverted polarity is detected and corrected. Raises InvalidSignalError for a flat, all-NaN or

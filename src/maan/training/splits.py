@@ -26,9 +26,8 @@ from maan.errors import MaanError
 
 PROTOCOLS = ("segment-kfold", "trial-kfold", "subject-kfold", "loso")
 #: The inner validation split holds out whole groups only when the training fold has at least
-#: this many; with 2 it would fit on one subject. Measured on 3-subject synthetic LOSO (2 training
-#: subjects x 24 windows, 6 draws x arousal/valence; benchmarks/tiny_cohorts.py, docs/benchmarks.md):
-#: pooled balanced accuracy 0.55 holding out a subject, 0.59 holding out windows.
+#: this many; with 2 it would fit on one subject (measured in benchmarks/tiny_cohorts.py;
+#: docs/decisions.md, "Single-class subjects and the inner split").
 MIN_INNER_GROUPS = 3
 DEFAULT_PROTOCOL = "segment-kfold"
 
