@@ -5,7 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from maan.models.maan import RR_SKIPS, rr_summary, spatial_pattern
+from maan.models.blocks import rr_summary, spatial_pattern
+from maan.models.maan import RR_SKIPS
 from maan.models import (
     DEFAULT_ECG_SHAPE,
     DEFAULT_EEG_SHAPE,

@@ -114,8 +114,8 @@ def tsne_embedding(x, seed: int = 0) -> np.ndarray:
     from threadpoolctl import threadpool_limits
 
     perplexity = float(min(30.0, max(1.0, (n - 1) / 3.0)))
-    # one thread: Barnes-Hut's OpenMP loop is *much* slower with 2 threads on a busy 2-core
-    # machine (70 s instead of 0.6 s for 120 points, measured) and the result does not change
+    # one thread: Barnes-Hut's OpenMP loop is far slower with 2 threads on a busy 2-core machine
+    # (it spins while the other core works), and the result does not change
     with threadpool_limits(1):
         return TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto",
                     random_state=seed).fit_transform(x)

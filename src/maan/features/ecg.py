@@ -213,7 +213,8 @@ def _rodrigues2021(signal: np.ndarray, fs: float) -> np.ndarray:
     NeuroKit2 0.2.13 runs the detector's state machine one sample at a time in Python; this
     version runs the same three states with numpy slices (state 3's decaying threshold uses
     ``np.cumprod``, i.e. the same sequence of float multiplications, so results are identical;
-    checked in the tests against ``nk.ecg_findpeaks(method="rodrigues2021")``). ~10x faster.
+    checked in the tests against ``nk.ecg_findpeaks(method="rodrigues2021")``); the speed-up is
+    measured in ``benchmarks/rpeaks.py``.
     """
     x = np.asarray(signal, dtype=np.float64)
     N = int(np.clip(np.round(3 * fs / 128), 2, None))

@@ -3,7 +3,8 @@
 Every block takes ``dims`` (1 or 2) and picks the matching ``Conv1d``/``Conv2d`` etc., so
 the ECG and EEG branches are the same architecture and differ only in dimensionality
 (paper 2.1: "2D CNN followed by batch normalization and activation layers" for EEG, the
-1-D counterpart for ECG).
+1-D counterpart for ECG). Also the input-shape checks and the two summaries of a window's input
+that the classifier sees beside the learned representation (:func:`rr_summary`, :func:`spatial_pattern`).
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from torch import nn
 
 ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU, "leaky_relu": nn.LeakyReLU}
 SQUEEZE_EXCITATION_KINDS = ("scse", "se", "none")
+#: floor of the across-electrode standard deviation in the spatial pattern (flat windows)
+_SPATIAL_STD_FLOOR = 1e-3
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d}
 _CONV_TRANSPOSE = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d}
@@ -204,3 +207,24 @@ def check_input(name: str, x, shape) -> torch.Tensor:
         raise ValueError(f"{name} must have shape (batch, {', '.join(map(str, shape))}) as the model "
                          f"was built for, got {tuple(x.shape)}")
     return x
+
+
+def rr_summary(rr: torch.Tensor) -> torch.Tensor:
+    """Per channel, the mean of a zero-embedded RR series over its beats and its beat fraction.
+
+    ``rr`` (batch, channels, length), standardised so that padding is exactly 0: returns (batch,
+    2 * channels), the means (0 for a window without beats) then the fractions of non-zero
+    entries. The mean over the padded series mixes the two (it is their product).
+    """
+    beats = (rr != 0).to(rr.dtype)
+    count = beats.sum(dim=-1)
+    return torch.cat([rr.sum(dim=-1) / count.clamp(min=1.0), count / rr.shape[-1]], dim=1)
+
+
+def spatial_pattern(de: torch.Tensor) -> torch.Tensor:
+    """Each window's and band's values z-scored across the last (electrode) axis.
+
+    ``de`` (batch, bands, electrodes); a flat band (spread below a floor) gives ~0, not inf.
+    """
+    centred = de - de.mean(dim=-1, keepdim=True)
+    return centred / centred.pow(2).mean(dim=-1, keepdim=True).sqrt().clamp(min=_SPATIAL_STD_FLOOR)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from maan.config import AMIGOS_EEG_CHANNELS, BANDS, RR_LENGTH, SUBWINDOW_SECONDS, WINDOW_SECONDS
-from maan.models.blocks import check_input, input_shape
+from maan.models.blocks import check_input, input_shape, rr_summary, spatial_pattern
 from maan.models.unet import UNet
 
 MODALITIES = ("ecg", "eeg")
@@ -25,8 +25,6 @@ DEFAULT_WIDTH = 8
 DEFAULT_DEPTH = 2
 _CLASSIFIER_HIDDEN = 32
 _DROPOUT = 0.25
-#: floor of the across-electrode standard deviation in the spatial pattern (flat windows)
-_SPATIAL_STD_FLOOR = 1e-3
 
 
 @dataclass
@@ -223,27 +221,6 @@ class BaseModel(MAAN):
     """
 
     fusion_attention_enabled = False
-
-
-def rr_summary(rr: torch.Tensor) -> torch.Tensor:
-    """Per channel, the mean of a zero-embedded RR series over its beats and its beat fraction.
-
-    ``rr`` (batch, channels, length), standardised so that padding is exactly 0: returns (batch,
-    2 * channels), the means (0 for a window without beats) then the fractions of non-zero
-    entries. The mean over the padded series mixes the two (it is their product).
-    """
-    beats = (rr != 0).to(rr.dtype)
-    count = beats.sum(dim=-1)
-    return torch.cat([rr.sum(dim=-1) / count.clamp(min=1.0), count / rr.shape[-1]], dim=1)
-
-
-def spatial_pattern(de: torch.Tensor) -> torch.Tensor:
-    """Each window's and band's values z-scored across the last (electrode) axis.
-
-    ``de`` (batch, bands, electrodes); a flat band (spread below a floor) gives ~0, not inf.
-    """
-    centred = de - de.mean(dim=-1, keepdim=True)
-    return centred / centred.pow(2).mean(dim=-1, keepdim=True).sqrt().clamp(min=_SPATIAL_STD_FLOOR)
 
 
 def build_model(name: str, ecg_shape: Sequence[int] | None = DEFAULT_ECG_SHAPE,
