@@ -10,6 +10,7 @@ from scipy import signal as sps
 
 from tests.conftest import SHARED_DATA, shared_file
 from maan.config import MIN_BEATS, RR_LENGTH, RR_MAX_SECONDS, RR_MIN_SECONDS
+from maan.datasets.ectopy import VENTRICULAR_PATTERNS, insert_ventricular_beats, ventricular_template
 from maan.errors import InvalidSignalError
 from maan.features.ecg import (
     DEFAULT_RPEAK_METHOD,
@@ -313,10 +314,13 @@ def test_mitdb_clean_sensitivity_and_ppv(mitdb, fs, sign):
 def test_mitdb_noisy_f1(mitdb, fs, snr):
     x, fs0, ref = mitdb
     xs, r = _at(add_ecg_noise(x, fs0, snr, seed=2024), ref, fs0, fs)
+    # 0.99 at 0 dB; at -6 dB the default gives up a little F1 on this sinus record for its
+    # worst case on ectopic beats (docs/decisions.md, "R-peak default")
+    bound = 0.99 if snr == 0.0 else 0.985
     _, _, f1 = match(detect_rpeaks(xs, fs), r, fs)
-    assert f1 >= 0.99, f"F1 {f1:.4f} at {snr:g} dB SNR, {fs:g} Hz"
+    assert f1 >= bound, f"F1 {f1:.4f} at {snr:g} dB SNR, {fs:g} Hz"
     _, _, f1_inv = match(detect_rpeaks(-xs, fs), r, fs)
-    assert f1_inv >= 0.99, f"F1 {f1_inv:.4f} at {snr:g} dB SNR, inverted, {fs:g} Hz"
+    assert f1_inv >= bound, f"F1 {f1_inv:.4f} at {snr:g} dB SNR, inverted, {fs:g} Hz"
 
 
 def test_mitdb_rr_windows_all_valid(mitdb):
@@ -328,6 +332,59 @@ def test_mitdb_rr_windows_all_valid(mitdb):
     rr, valid, _ = rr_windows(peaks, 128.0, starts, w)
     assert valid.mean() > 0.95  # record 100 is sinus rhythm with a few APCs
     assert 0.6 < np.median(rr[rr > 0]) < 1.0
+
+
+# --- real data with inserted ventricular ectopy (maan.datasets.ectopy) ------------------------
+ECTOPY_MINUTES = 10  # an excerpt of record 100: 700+ beats per case keeps the suite fast
+
+
+@pytest.fixture(scope="module")
+def ectopy_cases(mitdb):
+    """(name, fs, signal, truth) for every pattern x template/model x clean/inv/0 dB x 128/500 Hz."""
+    from fractions import Fraction
+
+    wfdb = pytest.importorskip("wfdb")
+    x, fs0, ref = mitdb
+    ann = wfdb.rdann(str(MITDB), "atr")
+    v_beat = int(next(s for s, sym in zip(ann.sample, ann.symbol) if sym == "V"))
+    template = ventricular_template(x, fs0, v_beat)
+    n = int(ECTOPY_MINUTES * 60 * fs0)
+    x, ref = x[:n], ref[ref < n]
+    noise = add_ecg_noise(x, fs0, 0.0, seed=1) - x  # SNR of the sinus record (docs/benchmarks.md)
+    cases = []
+    for pattern in VENTRICULAR_PATTERNS:
+        for shape, tpl in (("template", template), ("model", None)):
+            out = insert_ventricular_beats(x, fs0, ref, pattern, seed=1, template=tpl, template_fs=fs0)
+            for cond, sig in (("clean", out.ecg), ("inv", -out.ecg), ("0dB", out.ecg + noise)):
+                for fs in (128.0, 500.0):
+                    fr = Fraction(int(fs), int(fs0))
+                    cases.append((f"{pattern}/{shape}/{cond}/{fs:g}Hz", fs,
+                                  sps.resample_poly(sig, fr.numerator, fr.denominator),
+                                  np.round(out.rpeaks * fs / fs0).astype(int)))
+    return cases
+
+
+def _neurokit_default(x, fs):
+    import warnings
+
+    import neurokit2 as nk
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return nk.ecg_peaks(nk.ecg_clean(x, sampling_rate=fs), sampling_rate=fs)[1]["ECG_R_Peaks"]
+
+
+def test_ectopic_beats_are_found(ectopy_cases):
+    """F1 >= 99 % on every clean (and inverted) case, >= 98 % at 0 dB, and never more than 0.5
+    points below NeuroKit2's default pipeline (ecg_clean + ecg_peaks) on the same case."""
+    failures = []
+    for name, fs, sig, truth in ectopy_cases:
+        f1 = match(detect_rpeaks(sig, fs), truth, fs)[2]
+        f1_nk = match(_neurokit_default(sig, fs), truth, fs)[2]
+        bound = 0.98 if "/0dB/" in name else 0.99
+        if f1 < bound or f1 < f1_nk - 0.005:
+            failures.append(f"{name}: F1 {100 * f1:.2f} (NeuroKit2 default {100 * f1_nk:.2f})")
+    assert not failures, "; ".join(failures)
 
 
 # --- real data: eegmat (EDF, 500 Hz) ---------------------------------------------------------
