@@ -69,3 +69,31 @@ TOPO_POSITIONS = {
     "FC5": (3, 1), "FC6": (3, 7), "T7": (4, 0), "T8": (4, 8), "P7": (6, 0), "P8": (6, 8),
     "O1": (8, 3), "O2": (8, 5),
 }
+
+
+# --- parameter validation (the public boundary: configs, API functions, CLI options) ---------
+def check_number(name: str, value, low=None, high=None, *, integer: bool = False, strict: bool = False,
+                 optional: bool = False):
+    """``value`` if it is a finite number (an integer if ``integer``) ``>= low`` (``> low`` if
+    ``strict``) and ``<= high``; otherwise a MaanError naming the parameter, what is allowed and
+    the value given. ``None`` passes when ``optional``. NaN and infinity never pass."""
+    import math
+    import numbers
+
+    from maan.errors import MaanError
+
+    if value is None and optional:
+        return None
+    kind = numbers.Integral if integer else numbers.Real
+    ok = isinstance(value, kind) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (low is None or (value > low if strict else value >= low)) and (high is None or value <= high)
+    if not ok:
+        def show(v):
+            return str(v) if isinstance(v, int) else f"{v:g}"
+
+        bounds = [f"{'>' if strict else '>='} {show(low)}" if low is not None else "",
+                  f"<= {show(high)}" if high is not None else ""]
+        allowed = " and ".join(b for b in bounds if b)
+        raise MaanError(f"{name} must be {'an integer' if integer else 'a finite number'}"
+                        f"{' ' + allowed if allowed else ''}; got {value!r}")
+    return value

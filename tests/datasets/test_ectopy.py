@@ -90,7 +90,8 @@ def test_parametric_beat_has_unit_extremum_at_the_apex(qrs, seed, fs):
     beat = parametric_ventricular_beat(fs, qrs, np.random.default_rng(seed))
     assert beat.size == int(round(0.25 * fs)) + int(round(0.5 * fs))
     assert np.isclose(np.abs(beat).max(), 1.0)
-    assert abs(int(np.argmax(np.abs(beat))) - int(round(0.25 * fs))) <= 1
+    # the truth marks 0.25 s; the Q and S lobes may move the extremum by a few milliseconds
+    assert abs(int(np.argmax(np.abs(beat))) - int(round(0.25 * fs))) / fs <= 0.006
 
 
 def test_unknown_pattern_is_refused():

@@ -7,6 +7,7 @@ exit 2, by the CLI).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 
@@ -15,8 +16,8 @@ def _step(value: str) -> float:
         step = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
-    if not step > 0:
-        raise argparse.ArgumentTypeError("must be positive")
+    if not (step > 0 and math.isfinite(step)):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, got {value!r}")
     return step
 
 

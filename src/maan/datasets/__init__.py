@@ -39,13 +39,13 @@ def synth_cohort(format: str, out, n_subjects: int, seed: int = 0, **kwargs):
     Besides the dataset files, ``MAAN_SYNTHETIC.json`` records that the data is synthetic, so
     every store, table and figure built from it says so.
     """
+    from maan.config import check_number
     from maan.errors import MaanError
     from maan.datasets.synthetic import COHORT_MARKER_FILE, synth
 
     if format not in SYNTH_FORMATS:
         raise MaanError(f"unknown format {format!r}; choose one of {', '.join(SYNTH_FORMATS)}")
-    if n_subjects < 1:
-        raise MaanError("--subjects must be at least 1")
+    check_number("--subjects", n_subjects, 1, integer=True)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = synth(format, out, n_subjects=n_subjects, seed=seed, **kwargs)

@@ -483,13 +483,9 @@ def _check_range(name: str, rng_s) -> tuple[float, float]:
 
 
 def _check_seed(seed) -> int:
-    try:
-        value = int(seed)
-    except (TypeError, ValueError):
-        raise MaanError(f"seed must be a non-negative integer, got {seed!r}") from None
-    if value < 0 or value != seed:
-        raise MaanError(f"seed must be a non-negative integer, got {seed!r}")
-    return value
+    from maan.config import check_number
+
+    return int(check_number("seed", seed, 0, 2**32 - 1, integer=True))
 
 
 def _finite(x: float) -> float | None:

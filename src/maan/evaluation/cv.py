@@ -137,7 +137,7 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
 
     config = as_config(config)
     models = tuple(dict.fromkeys(models))
-    recipe = check_run(models, protocol, recipe)
+    recipe = check_run(models, protocol, recipe, seed)
     normalize = recipe.normalize
     features, features_path = load_store(features)
     y = check_target(features, target)
@@ -338,7 +338,7 @@ def run_reproduce(data, dataset: str, out, *, features=None, protocols=REPRODUCE
     store = Path(features) if features is not None else out / "features"
     protocols = tuple(dict.fromkeys(protocols))
     for p in protocols:
-        recipe = check_run(models, p, recipe)
+        recipe = check_run(models, p, recipe, seed)
     start = time.perf_counter()
     if data is not None:
         from maan.preprocessing.pipeline import preprocess

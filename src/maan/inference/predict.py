@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from maan.config import check_number
 from maan.errors import ConfigMismatchError, InvalidInputError, MaanError
 
 #: preprocessing settings that must agree between checkpoints applied together
@@ -333,8 +334,7 @@ def predict(checkpoints, raw_or_path, *, step: float | None = None, per_window: 
     inputs = raw_or_path if isinstance(raw_or_path, (list, tuple)) else [raw_or_path]
     if window_starts is not None and len(inputs) != 1:
         raise MaanError("window_starts applies to a single recording")
-    if step is not None and not step > 0:
-        raise MaanError("--step must be positive")
+    check_number("--step", step, 0, strict=True, optional=True)
     reference = None
     if normalize_with is not None and "subject" in predictor.normalize.values():
         reference = _reference_windows(predictor, normalize_with)

@@ -45,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
+from maan.config import check_number
 from maan.errors import InvalidInputError, MaanError
 from maan.inference.predict import Predictor, heart_rate_bpm, THRESHOLD
 
@@ -78,9 +79,10 @@ def play(path, name: str, *, chunk_size: int = 10, repeat=float("inf"), log=None
     if not path.is_file():
         raise InvalidInputError(path, "recording not found")
     raw = open_recording(path, preload=True)
+    check_number("--chunk-size", chunk_size, 1, integer=True)
+    if repeat not in (None, float("inf")):
+        check_number("--repeat", repeat, 1)
     n_repeat = np.inf if repeat in (None, float("inf")) else int(repeat)
-    if n_repeat != np.inf and n_repeat < 1:
-        raise MaanError("--repeat must be at least 1")
     player = PlayerLSL(raw, chunk_size=int(chunk_size), n_repeat=n_repeat, name=name, source_id=name,
                        annotations=False)
     player.start()
@@ -120,10 +122,11 @@ class LiveStream:
                  csv_path=None, out=None, err=None, reference: int = DEFAULT_REFERENCE,
                  min_reference: int = DEFAULT_MIN_REFERENCE, on_prediction=None, connect_timeout: float = 10.0):
         self.predictor = checkpoints if isinstance(checkpoints, Predictor) else Predictor(checkpoints)
-        if not step > 0:
-            raise MaanError("--step must be positive")
-        if not timeout > 0:
-            raise MaanError("--timeout must be positive")
+        check_number("--step", step, 0, strict=True)
+        check_number("--timeout", timeout, 0, strict=True)
+        check_number("--connect-timeout", connect_timeout, 0, strict=True)
+        check_number("--reference", reference, 1, integer=True)
+        check_number("--min-reference", min_reference, 1, integer=True)
         self.source = source
         self.step = float(step)
         self.timeout = float(timeout)
@@ -263,6 +266,8 @@ class LiveStream:
 
     # -- loop ----------------------------------------------------------------------------------
     def run(self, max_predictions: int | None = None, max_seconds: float | None = None) -> int:
+        check_number("--count", max_predictions, 1, integer=True, optional=True)
+        check_number("--duration", max_seconds, 0, strict=True, optional=True)
         started = time.monotonic()
         try:
             self._connect_retrying(first=True)

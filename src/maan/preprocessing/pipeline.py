@@ -6,10 +6,9 @@ and return arrays; the parent process alone writes the store, so HDF5 needs no l
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 
 import numpy as np
 
@@ -19,6 +18,7 @@ from maan.errors import InvalidInputError, InvalidSignalError, MaanError
 from maan.features import ecg as ecg_features
 from maan.config import DE_METHODS, DEFAULT_DE_METHOD, LAYOUTS
 from maan.features.eeg import de_subwindows
+from maan.preprocessing.parallel import run_parallel
 from maan.preprocessing.store import FeatureStoreWriter, SubjectFeatures, file_fingerprint
 from maan.features.windows import finite_runs, run_of_window, samples_per, window_starts
 
@@ -65,6 +65,13 @@ class PreprocessConfig:
             given = [flag for name, flag in _RECORDINGS_OPTIONS if getattr(self, name)]
             if given:
                 raise MaanError(f"{', '.join(given)} only appl{'y' if len(given) > 1 else 'ies'} to --dataset {RECORDINGS}")
+        C.check_number("window_seconds (--window)", self.window_seconds, 0, strict=True)
+        C.check_number("step_seconds (--step)", self.step_seconds, 0, strict=True)
+        C.check_number("subwindow_seconds (--subwindow)", self.subwindow_seconds, 0, strict=True,
+                       high=self.window_seconds)
+        C.check_number("threshold (--threshold)", self.threshold, optional=True)
+        C.check_number("rr_length", self.rr_length, 1, integer=True)
+        C.check_number("fs (--fs)", self.fs, 0, strict=True, optional=True)
         if self.fs is not None:
             top = max(hi for _, _, hi in self.bands)
             if not self.fs > 2 * top:
@@ -77,8 +84,6 @@ class PreprocessConfig:
                             f"{', '.join(ecg_features.RPEAK_METHODS)}")
         if self.layout not in LAYOUTS:
             raise MaanError(f"unknown layout {self.layout!r}; choose one of {', '.join(LAYOUTS)}")
-        if self.window_seconds <= 0 or self.step_seconds <= 0 or self.subwindow_seconds <= 0:
-            raise MaanError("window, step and sub-window lengths must be positive")
         ratio = self.window_seconds / self.subwindow_seconds
         if abs(ratio - round(ratio)) > 1e-9:
             raise MaanError("the window length must be a whole number of sub-windows")
@@ -385,6 +390,7 @@ def preprocess(dataset: str, data, out, config: PreprocessConfig | None = None, 
     from tqdm.auto import tqdm
 
     global _SOURCES
+    C.check_number("jobs (--jobs)", jobs, 1, integer=True)
     config = config or PreprocessConfig(dataset=dataset)
     if config.dataset != dataset:
         raise MaanError(f"config is for dataset {config.dataset!r}, not {dataset!r}")
@@ -423,21 +429,8 @@ def preprocess(dataset: str, data, out, config: PreprocessConfig | None = None, 
         bar.update(1)
 
     try:
-        if jobs <= 1 or len(todo) <= 1:
-            for i in todo:
-                accept(i, *_work(i, config, skip_invalid))
-        else:
-            context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context) as pool:
-                pending = {pool.submit(_work, i, config, skip_invalid): i for i in todo}
-                try:
-                    while pending:
-                        done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                        for future in done:
-                            accept(pending.pop(future), *future.result())
-                finally:
-                    for future in pending:
-                        future.cancel()
+        run_parallel(partial(_work, config=config, skip_invalid=skip_invalid), todo, jobs,
+                     lambda k, result: accept(todo[k], *result))
     finally:
         bar.close()
         _SOURCES = []

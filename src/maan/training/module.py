@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import signal
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, fields
@@ -36,6 +37,7 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback, EarlyStopping
 from lightning.pytorch.loggers import CSVLogger
 
+from maan.config import check_number
 from maan.errors import MaanError
 from maan.models import build_model
 from maan.training.recipes import Recipe, get_recipe
@@ -54,6 +56,10 @@ def resolve_batch_size(batch_size: int | str, n_fit: int) -> int:
     if batch_size == "auto":
         return int(np.clip(n_fit // MIN_STEPS_PER_EPOCH, MIN_AUTO_BATCH, MAX_AUTO_BATCH))
     return int(batch_size)
+
+
+#: Lightning accelerators accepted by TrainConfig (``auto`` picks a GPU when there is one).
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu", "hpu")
 
 
 @dataclass
@@ -107,13 +113,7 @@ class TrainConfig:
             raise MaanError(f"{name} must be {allowed}; got {getattr(self, name)!r}")
 
         def number(name, low, *, integer=False, strict=False, high=None):
-            value = getattr(self, name)
-            kind = (int,) if integer else (int, float)
-            ok = isinstance(value, kind) and not isinstance(value, bool) and np.isfinite(value) and (
-                value > low if strict else value >= low) and (high is None or value < high)
-            if not ok:
-                bound = f"{'>' if strict else '>='} {low}" + (f" and < {high}" if high is not None else "")
-                bad(name, f"{'an integer' if integer else 'a number'} {bound}")
+            check_number(name, getattr(self, name), low, high, integer=integer, strict=strict)
 
         number("epochs", 1, integer=True)
         number("patience", 0, integer=True)
@@ -122,13 +122,29 @@ class TrainConfig:
             number("batch_size", 2, integer=True)
         number("lr", 0, strict=True)
         number("weight_decay", 0)
-        number("val_fraction", 0, strict=True, high=1)
+        number("val_fraction", 0, strict=True, high=0.9)
         number("input_noise", 0)
         number("num_nodes", 1, integer=True)
+        devices = self.devices
+        if not (devices in ("auto", -1) or (isinstance(devices, int) and not isinstance(devices, bool) and devices >= 1)
+                or (isinstance(devices, str) and devices.replace(",", "").strip().isdigit())):
+            bad("devices", "a number of devices >= 1, -1 or 'auto' (all), or a list like '0,1'")
+        if not isinstance(self.accelerator, str) or self.accelerator.lower() not in ACCELERATORS:
+            bad("accelerator", f"one of {', '.join(ACCELERATORS)}")
+        if self.accelerator.lower() in ("gpu", "cuda") and not torch.cuda.is_available():
+            raise MaanError(f"accelerator {self.accelerator!r} was asked for, but PyTorch sees no CUDA GPU "
+                            "(torch.cuda.is_available() is False); use --accelerator cpu or auto")
         if self.balance not in BALANCE_MODES:
             bad("balance", f"one of {', '.join(BALANCE_MODES)}")
         if not isinstance(self.model_kwargs, dict) or not set(self.model_kwargs) <= MODEL_OPTIONS:
             bad("model_kwargs", f"a table of {', '.join(sorted(MODEL_OPTIONS))}")
+        kwargs = self.model_kwargs
+        if "width" in kwargs:
+            check_number("model_kwargs.width", kwargs["width"], 1, 1024, integer=True)
+        if "depth" in kwargs:
+            check_number("model_kwargs.depth", kwargs["depth"], 0, 3, integer=True)  # 14 x 10 EEG maps pool to 1 x 1
+        if "input_skip" in kwargs and not isinstance(kwargs["input_skip"], bool):
+            raise MaanError(f"model_kwargs.input_skip must be true or false; got {kwargs['input_skip']!r}")
         return self
 
     def result_keys(self) -> dict:
@@ -322,7 +338,17 @@ def fit_module(datamodule, model_name: str, config: TrainConfig, seed: int, reci
         num_sanity_val_steps=0,
     )
     start = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule)
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        trainer.fit(module, datamodule=datamodule)
+    except SystemExit:
+        # Lightning turns Ctrl-C into sys.exit(1) after its shutdown: give the caller the
+        # interruption back (exit 130, "finished work is kept") and Ctrl-C its handler.
+        if trainer.interrupted:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        signal.signal(signal.SIGINT, previous)
     seconds = time.perf_counter() - start
     module = module.cpu().eval()
     return FitResult(module, best.epochs_run, best.best_epoch, best.best, seconds, trainer.is_global_zero,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from maan.config import check_number
 from maan.errors import MaanError
 from maan.features.normalize import informative_train_idx, layout_of
 from maan.models import MODEL_NAMES
@@ -36,8 +37,9 @@ def as_config(config) -> TrainConfig:
     return config.validate()
 
 
-def check_run(models, protocol: str, recipe) -> Recipe:
-    """Validate the model names and the protocol; return the recipe."""
+def check_run(models, protocol: str, recipe, seed) -> Recipe:
+    """Validate the model names, the protocol and the seed; return the recipe."""
+    check_number("seed", seed, 0, 2**32 - 1, integer=True)
     for m in models:
         if m not in MODEL_NAMES:
             raise MaanError(f"model must be one of {', '.join(MODEL_NAMES)}; got {m!r}")
@@ -79,7 +81,7 @@ def train_model(features, target: str, out, model: str = "maan", seed: int = 0, 
     from maan.training.module import fit_module
 
     config = as_config(config)
-    recipe = check_run((model,), val_split, recipe)
+    recipe = check_run((model,), val_split, recipe, seed)
     features, _ = load_store(features)
     y = check_target(features, target)
     if len(np.unique(y)) < 2:
