@@ -29,6 +29,10 @@ BANDS: dict[str, tuple[float, float]] = {
     "gamma": (31.0, 45.0),
 }
 
+# Differential entropy (nats) of any real EEG band signal in µV lies far inside this range
+# (band standard deviations of about 0.003 µV to 40 mV); a window with a DE outside is corrupt
+# data or a wrong unit, and is dropped as "eeg_out_of_range".
+DE_RANGE_NATS = (-5.0, 12.0)
 # Band-pass estimators for DE (see maan.features.eeg) and EEG map layouts in the store.
 DE_METHODS = ("fft", "butter")
 DEFAULT_DE_METHOD = "fft"

@@ -20,12 +20,12 @@ Windows
     transients), which is why the live test compares ``maan stream`` with per-window mode.
 Invalid windows
     A window with NaN (``BAD_`` annotations), no usable ECG beats, implausible RR intervals or
-    a flat EEG channel is not predicted: its probabilities are NaN (empty in the CSV), its
+    a flat, non-finite or out-of-range EEG is not predicted: its probabilities are NaN (empty in the CSV), its
     predicted class -1 (empty in the CSV) and ``flags`` names the reason (the pipeline's drop
-    reasons: ``nan``, ``ecg_no_beats``, ``ecg_rr_out_of_range``..., ``eeg_flat``).
+    reasons: ``nan``, ``ecg_no_beats``, ``ecg_rr_out_of_range``..., ``eeg_flat``, ``eeg_not_finite``, ``eeg_out_of_range``).
 Normalisation
     ``train`` checkpoints use the statistics stored in the checkpoint. ``subject`` checkpoints
-    (trained with ``--normalize subject``) standardise each recording with the statistics of
+    (trained with ``--recipe cross-subject``) standardise each recording with the statistics of
     its own valid windows (transductive, as in training; labels are never used): every input
     file counts as one subject, so give a recording long enough to describe the subject (a few
     minutes) and expect the first predictions of a short file to be less reliable. A file that

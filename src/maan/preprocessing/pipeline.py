@@ -208,7 +208,13 @@ def eeg_de_windows(eeg, fs: float, starts: np.ndarray, window_samples: int, conf
     sub = samples_per(config.subwindow_seconds, fs, "sub-window")
     out = np.zeros((n, len(config.bands), eeg.shape[0], config.n_subwindows), dtype=np.float32)
     reasons = np.full(n, "nan", dtype=object)
-    runs = finite_runs(np.isfinite(eeg).all(axis=0))
+    # values beyond float32 (the DE's working precision) are as unusable as NaN; their windows
+    # are counted apart ("eeg_not_finite") so that corrupt files are told from gaps
+    usable = np.isfinite(eeg) & (np.abs(eeg) <= np.finfo(np.float32).max)
+    runs = finite_runs(usable.all(axis=0))
+    overflow = np.concatenate([[0], np.cumsum(np.isfinite(eeg).all(axis=0) & ~usable.all(axis=0))])
+    hit = overflow[np.minimum(starts + window_samples, eeg.shape[1])] > overflow[np.minimum(starts, eeg.shape[1])]
+    reasons[hit] = "eeg_not_finite"
     run_index = run_of_window(starts, window_samples, runs)
     for r, (a, b) in enumerate(runs):
         mine = np.flatnonzero(run_index == r)
@@ -219,7 +225,16 @@ def eeg_de_windows(eeg, fs: float, starts: np.ndarray, window_samples: int, conf
         reasons[mine] = ""
         flat = flat_channel_windows(eeg, starts[mine], window_samples)
         reasons[mine[flat]] = "eeg_flat"
-    out[~np.isfinite(out)] = 0.0
+    # garbage is dropped and counted, never zero-filled: a non-finite DE (values that overflow)
+    # or one far outside any EEG (corrupt samples, a wrong unit)
+    low, high = C.DE_RANGE_NATS
+    computed = reasons == ""
+    finite = np.isfinite(out).reshape(n, -1).all(axis=1)
+    with np.errstate(invalid="ignore"):
+        in_range = ((out >= low) & (out <= high)).reshape(n, -1).all(axis=1)
+    reasons[computed & ~finite] = "eeg_not_finite"
+    reasons[computed & finite & ~in_range] = "eeg_out_of_range"
+    out[reasons != ""] = 0.0  # never stored: these windows are dropped or flagged
     return out, reasons
 
 
@@ -283,6 +298,9 @@ def _trial_problem(record: Record, features: TrialFeatures) -> str | None:
         return "ECG has no detectable beats (flat or absent lead)"
     if features.dropped.get("eeg_flat", 0) and set(features.dropped) <= {"eeg_flat", "nan"}:
         return "EEG is flat"
+    garbage = {"eeg_not_finite", "eeg_out_of_range"}
+    if set(features.dropped) & garbage and set(features.dropped) <= garbage | {"eeg_flat", "nan"}:
+        return "EEG values overflow or lie outside any EEG range (corrupt file or wrong unit)"
     return None
 
 
