@@ -242,3 +242,11 @@ def test_listing_is_lazy(tmp_path):
     with pytest.raises(InvalidInputError) as info:
         subjects[1].load()
     assert info.value.path == str(tmp_path / "Data_Preprocessed_P03.mat")
+
+
+def test_complex_samples_are_refused_not_cast(tmp_path):
+    path = tmp_path / "Data_Preprocessed_P01.mat"
+    md = _valid_mdict()
+    md["joined_data"][0, 2] = md["joined_data"][0, 2] * (1 + 1j)
+    scipy.io.savemat(path, md)
+    _expect_invalid(path, "trial 3: joined_data is not real-valued numbers")

@@ -317,3 +317,21 @@ def test_brainvision_round_trip_when_pybv_is_installed(tmp_path):
     labels = write_labels(tmp_path / "l.csv", [("x.vhdr", "S1", 1)])
     (record,) = list_recordings_subjects(tmp_path / "d", labels, ecg_channel="ECG")[0].load()
     assert record.eeg.channels == EEG and record.eeg.data.shape == (4, int(SECONDS * 128))
+
+
+def test_a_truncated_edf_is_an_error_never_silence(tmp_path, capsys):
+    """MNE reads a cut EDF with a warning only; maan refuses it, naming the file (preprocess and predict)."""
+    pytest.importorskip("edfio")
+    src = write_raw(tmp_path / "x_raw.fif", ecg=("ECG ECG",), ecg_type="eeg", seconds=60.0)
+    raw = mne.io.read_raw(src, preload=True, verbose="error")
+    data = tmp_path / "d"
+    data.mkdir()
+    mne.export.export_raw(data / "x.edf", raw, fmt="edf", verbose="error")
+    edf = data / "x.edf"
+    edf.write_bytes(edf.read_bytes()[: int(edf.stat().st_size * 0.6)])
+    labels = write_labels(tmp_path / "l.csv", [("x.edf", "S1", 1)])
+    with pytest.raises(InvalidInputError, match="x.edf: truncated recording"):
+        list_recordings_subjects(data, labels)
+    code = main(["preprocess", "--dataset", "recordings", "--data", str(data), "--labels", str(labels),
+                 "--out", str(tmp_path / "f"), "-q"])
+    assert code == 2 and "x.edf: truncated recording" in one_line(capsys)

@@ -55,6 +55,18 @@ def test_tiny_cv_end_to_end_and_resume(store, features, tmp_path, monkeypatch):
         assert a["acc"] == pytest.approx(b["acc"]) and a["auc"] == pytest.approx(b["auc"])
     assert res["models"]["logistic"]["metrics"] == ref["models"]["logistic"]["metrics"]
 
+    # a broken fold result (or baselines file) is computed again, and said so, never a dead end
+    (run_dir / "folds" / "fold-01" / "maan.result.json").write_text('{"fold": 1')
+    (run_dir / "folds" / "fold-02" / "baselines.json").write_text("[]")
+    calls.clear()
+    said = []
+    res = run_cv(store, "arousal", run_dir, models=("maan",), folds=3, config=TINY, progress=False, log=said.append)
+    assert calls == [1]
+    assert any("fold-01/maan.result.json: unreadable or incomplete; computing it again" in s for s in said)
+    assert any("fold-02/baselines.json: unreadable or incomplete" in s for s in said)
+    assert res["models"]["maan"]["per_fold"][1]["acc"] == pytest.approx(ref["models"]["maan"]["per_fold"][1]["acc"])
+    assert res["models"]["logistic"]["metrics"] == ref["models"]["logistic"]["metrics"]
+
     # a different configuration in the same folder is refused, naming the setting
     with pytest.raises(ConfigMismatchError, match="seed"):
         run_cv(store, "arousal", run_dir, models=("maan",), folds=3, seed=1, config=TINY, progress=False, log=None)

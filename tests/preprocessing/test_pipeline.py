@@ -165,3 +165,35 @@ def test_changed_config_is_detected(fake, tmp_path):
     with pytest.raises(ConfigMismatchError, match="subwindow_seconds"):
         preprocess("fake", tmp_path, tmp_path / "out", PreprocessConfig(dataset="fake", subwindow_seconds=2.0),
                    progress=False)
+
+
+@pytest.mark.parametrize("value, reason", [(1e39, "eeg_not_finite"), (np.inf, "eeg_not_finite"),
+                                           (1e12, "eeg_out_of_range")])
+def test_garbage_eeg_is_dropped_and_counted_never_zero_filled(value, reason):
+    """Values that overflow float32 or give a DE far outside any EEG: the windows they touch are
+    dropped under their own reason (a huge spike's filter ringing may reach the next window),
+    windows away from it are kept, with finite, in-range features."""
+    from maan.config import DE_RANGE_NATS
+
+    record = make_record(seconds=60.0)
+    record.eeg.data[2, int(25 * 128):int(25 * 128) + 10] = value  # window 3 (20-30 s)
+    out = extract_trial(record, PreprocessConfig(dataset="amigos"))
+    assert set(out.dropped) == {reason} and 1 <= out.dropped[reason] <= 3
+    assert {0.0, 50.0} <= set(out.window_start) and 20.0 not in set(out.window_start)
+    assert np.isfinite(out.eeg).all() and DE_RANGE_NATS[0] < out.eeg.min() and out.eeg.max() < DE_RANGE_NATS[1]
+
+
+def test_a_trial_shorter_than_one_window_is_listed(fake, tmp_path, monkeypatch):
+    dataset = fake()
+    original = dataset.list
+
+    def with_a_short_trial(data):
+        sources = original(data)
+        load = sources[0].load
+        sources[0].load = lambda: load() + [make_record(6.0, trial=3, source=str(dataset.files["S1"]))]
+        return sources
+
+    monkeypatch.setitem(READERS, "fake", with_a_short_trial)
+    manifest = preprocess("fake", tmp_path, tmp_path / "out", progress=False)
+    assert manifest["subjects"]["S1"]["short_trials"] == [{"trial": 3, "seconds": 6.0}]
+    assert manifest["subjects"]["S2"]["short_trials"] == []

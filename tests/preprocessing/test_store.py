@@ -95,3 +95,96 @@ def test_outputs_are_not_owner_only(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "m.json").stat().st_mode) == 0o644
+
+
+# -- integrity: a rerun verifies what it skips, rebuilds what is broken; opening checks shapes --
+def test_a_modified_subject_file_is_redone_with_a_warning(tmp_path, caplog):
+    writer = FeatureStoreWriter(tmp_path, {"x": 1}, META)
+    writer.write_subject(subject("P01", 3))
+    writer.write_subject(subject("P02", 3))
+    h5 = tmp_path / "subjects" / "P01.h5"
+    h5.write_bytes(h5.read_bytes()[:-100])  # truncated
+    with pytest.raises(InvalidInputError, match="P01.h5: file does not match its size and SHA-256.*rerun"):
+        load_features(tmp_path)
+    again = FeatureStoreWriter(tmp_path, {"x": 1}, META)
+    assert not again.is_done("P01") and again.is_done("P02")
+    assert "rebuilding subject P01" in caplog.text
+    assert "P01" not in json.loads((tmp_path / "manifest.json").read_text())["subjects"]
+    again.write_subject(subject("P01", 3))
+    assert len(load_features(tmp_path)) == 6
+
+
+def test_an_unreadable_manifest_is_rebuilt(tmp_path, caplog):
+    writer = FeatureStoreWriter(tmp_path, {"x": 1}, META)
+    writer.write_subject(subject("P01", 3))
+    for junk in ("{not json", "[]", '{"format": "maan-features", "subjects": []}', "\udcff"):
+        (tmp_path / "manifest.json").write_text(junk, errors="surrogateescape")
+        fresh = FeatureStoreWriter(tmp_path, {"x": 1}, META)
+        assert fresh.manifest["subjects"] == {} and not fresh.is_done("P01")
+        assert "rebuilding the store" in caplog.text
+        caplog.clear()
+
+
+@pytest.mark.parametrize("junk", ["{not json", "[]", '{"format": "other"}'])
+def test_overwrite_works_whatever_the_folder_holds(tmp_path, junk):
+    writer = FeatureStoreWriter(tmp_path, {"x": 1}, META)
+    writer.write_subject(subject("P01", 3))
+    (tmp_path / "manifest.json").write_text(junk)
+    (tmp_path / "subjects" / ".P02.h5.abc.tmp").write_bytes(b"half")
+    fresh = FeatureStoreWriter(tmp_path, {"x": 2}, META, overwrite=True)
+    assert fresh.manifest["subjects"] == {} and list((tmp_path / "subjects").iterdir()) == []
+
+
+def test_a_complete_store_is_not_rewritten(tmp_path):
+    writer = FeatureStoreWriter(tmp_path, {"x": 1, "bands": (1, 2)}, META)
+    writer.write_subject(subject("P01", 3))
+    before = (tmp_path / "manifest.json").stat().st_mtime_ns
+    again = FeatureStoreWriter(tmp_path, {"x": 1, "bands": (1, 2)}, META)
+    assert again.is_done("P01")
+    assert (tmp_path / "manifest.json").stat().st_mtime_ns == before
+
+
+def _rewrite(h5_path, key, values):
+    import h5py
+
+    with h5py.File(h5_path, "a") as h5:
+        del h5[key]
+        h5.create_dataset(key, data=values)
+
+
+@pytest.mark.parametrize("key, values, message", [
+    ("eeg", np.zeros((2, 4, 14, 10), np.float32), "'eeg' has shape"),
+    ("ecg", np.zeros((3, 1, 16), np.float32), "'ecg' has shape"),
+    ("eeg", np.full((3, 4, 14, 10), np.nan, np.float32), "not finite"),
+    ("labels/arousal", np.array([0, 1, 7], np.int8), "other than 0 and 1"),
+])
+def test_a_store_that_does_not_line_up_is_one_error(tmp_path, key, values, message):
+    """The hashes pass (the manifest is made to agree); the shapes and values are still checked."""
+    from maan.preprocessing.store import _sha256
+
+    writer = FeatureStoreWriter(tmp_path, {"x": 1}, META)
+    writer.write_subject(subject("P01", 3))
+    h5 = tmp_path / "subjects" / "P01.h5"
+    _rewrite(h5, key, values)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["subjects"]["P01"].update(size=h5.stat().st_size, sha256=_sha256(h5))
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(InvalidInputError, match=f"P01.h5: .*{message}"):
+        load_features(tmp_path)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"subjects": []}, "'subjects' is not a table"),
+    ({"subjects": {"P01": {"file": "../../etc/passwd", "windows": 1}}}, "no file inside subjects/"),
+    ({"subjects": {"P01": {"file": "subjects/P01.h5", "windows": -1}}}, "no window count"),
+    ({"targets": "arousal"}, "'targets' is not a list"),
+    ({"format_version": 99}, "format version 99 is not supported"),
+])
+def test_a_malformed_manifest_is_one_error_naming_it(tmp_path, change, message):
+    writer = FeatureStoreWriter(tmp_path, {"x": 1}, META)
+    writer.write_subject(subject("P01", 3))
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest.update(change)
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(InvalidInputError, match=f"manifest.json: .*{message}"):
+        load_features(tmp_path)

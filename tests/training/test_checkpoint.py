@@ -131,3 +131,23 @@ def test_the_rr_skip_round_trips_and_another_format_version_is_refused(tmp_path,
     path.with_suffix(".json").write_text(json.dumps(meta))
     with pytest.raises(InvalidInputError, match="format version 6 is not supported"):
         load_checkpoint(path)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m.update(normalizer={"mode": "nonsense"}), "invalid checkpoint configuration"),
+    (lambda m: m["model"]["kwargs"].update(width=10**6), "model_kwargs.width must be"),
+    (lambda m: m.update(eeg_shape=[4, -14, 10]), "eeg_shape"),
+    (lambda m: m.update(model=[]), "invalid checkpoint configuration"),
+    (lambda m: m.pop("target"), "'target' or 'store' is missing"),
+])
+def test_a_bad_configuration_names_the_json_file(tmp_path, features, change, message):
+    """Every problem of the untrusted .json (a bad normaliser, an architecture too large to
+    allocate, a broken field) is one InvalidInputError naming the file; nothing is built first."""
+    _, _, path = _save(tmp_path, features)
+    meta_path = path.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    change(meta)
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(InvalidInputError, match=message) as info:
+        load_checkpoint(path)
+    assert info.value.path == str(meta_path)

@@ -52,7 +52,8 @@ def main(argv=None) -> int:
         return EXIT_USAGE
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"maan {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        reason = exc.strerror or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        print(f"maan {args.command}: error: {where}{reason}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"maan {args.command}: interrupted; finished work is kept, rerun to resume", file=sys.stderr)

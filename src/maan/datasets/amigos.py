@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from maan import config
-from maan.datasets.record import Record, Signal, SubjectSource
+from maan.datasets.record import Record, Signal, SubjectSource, is_real_dtype
 from maan.datasets.matfile import load_mat
 from maan.errors import InvalidInputError
 
@@ -102,14 +102,14 @@ def read_amigos_subject(path: str | os.PathLike) -> list[Record]:
         if cell.ndim != 2 or cell.shape[1] != _N_COLUMNS:
             raise InvalidInputError(path, f"trial {t}: joined_data cell has shape {cell.shape}, "
                                           f"expected samples x {_N_COLUMNS} columns")
-        if not np.issubdtype(cell.dtype, np.number):
-            raise InvalidInputError(path, f"trial {t}: joined_data is not numeric ({cell.dtype})")
+        if not is_real_dtype(cell.dtype):
+            raise InvalidInputError(path, f"trial {t}: joined_data is not real-valued numbers ({cell.dtype})")
         if not isinstance(labels, np.ndarray) or labels.size == 0:
             unlabelled.append(t)
             continue
-        if not np.issubdtype(labels.dtype, np.number) or labels.size != len(config.AMIGOS_RATINGS):
+        if not is_real_dtype(labels.dtype) or labels.size != len(config.AMIGOS_RATINGS):
             raise InvalidInputError(path, f"trial {t}: labels_selfassessment has shape {labels.shape}, "
-                                          f"expected 1x{len(config.AMIGOS_RATINGS)} numbers")
+                                          f"expected 1x{len(config.AMIGOS_RATINGS)} real numbers")
         ratings = {name: float(v) for name, v in zip(config.AMIGOS_RATINGS, labels.ravel())}
         if any(np.isnan(ratings[k]) for k in config.TARGETS):
             unlabelled.append(t)  # a NaN target would silently become a "low" label downstream

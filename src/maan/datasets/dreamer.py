@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from maan import config
-from maan.datasets.record import Record, Signal, SubjectSource
+from maan.datasets.record import Record, Signal, SubjectSource, is_real_dtype
 from maan.datasets.matfile import load_mat
 from maan.errors import InvalidInputError
 
@@ -166,9 +166,9 @@ def _cells(s: np.void, modality: str, part: str, path: Path, who: str) -> list:
 def _matrix(cell, n_ch: int, path: Path, what: str) -> np.ndarray | None:
     if not isinstance(cell, np.ndarray) or cell.size == 0:
         return None
-    if cell.ndim != 2 or cell.shape[1] != n_ch or not np.issubdtype(cell.dtype, np.number):
+    if cell.ndim != 2 or cell.shape[1] != n_ch or not is_real_dtype(cell.dtype):
         raise InvalidInputError(path, f"{what} has shape {cell.shape} ({cell.dtype}), "
-                                      f"expected samples x {n_ch} numbers")
+                                      f"expected samples x {n_ch} real numbers")
     return np.array(cell.T, dtype=np.float64, order="C")  # a copy: the cached file stays intact
 
 
@@ -190,9 +190,9 @@ def read_dreamer_subject(path_or_folder: str | os.PathLike, subject: str | int) 
     scores = {}
     for key, field in _SCORES.items():
         v = np.asarray(_field(s, field, d.path, who))
-        if not np.issubdtype(v.dtype, np.number) or v.size != config.DREAMER_N_TRIALS:
+        if not is_real_dtype(v.dtype) or v.size != config.DREAMER_N_TRIALS:
             raise InvalidInputError(d.path, f"{who}.{field} has shape {v.shape}, expected "
-                                            f"{config.DREAMER_N_TRIALS} numbers")
+                                            f"{config.DREAMER_N_TRIALS} real numbers")
         scores[key] = v.reshape(-1).astype(np.float64)
     sid = f"S{idx + 1:02d}"
     records, skipped = [], []

@@ -7,6 +7,12 @@ from typing import Callable
 import numpy as np
 
 
+def is_real_dtype(dtype) -> bool:
+    """Integer or floating values: what a signal or a rating may hold (complex numbers, text,
+    objects and booleans are not; complex samples would otherwise lose their imaginary part)."""
+    return bool(np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating))
+
+
 @dataclass
 class Signal:
     """One modality of one trial: ``data`` is (channels, samples) float64 and may hold NaN."""

@@ -44,6 +44,7 @@ import csv
 import functools
 import math
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -201,16 +202,30 @@ def pick_channels(names, types, path, ecg_channel: str | None = None, exclude=()
     return ecg, eeg
 
 
+#: MNE warns, and reads on, when an EDF/BDF file holds fewer data records than its header says.
+_TRUNCATED = re.compile(r"does not match the file size", re.IGNORECASE)
+
+
 def open_recording(path: Path, preload: bool):
-    """A recording as MNE reads it; an unreadable file is an InvalidInputError naming it."""
+    """A recording as MNE reads it; an unreadable or truncated file is an InvalidInputError naming it.
+
+    MNE reads a truncated EDF/BDF file (fewer data records than its header announces) with a
+    warning only; here that is an error, so that a cut recording is never used silently.
+    """
     mne = _mne()
     try:
-        return mne.io.read_raw(path, preload=preload, verbose="error")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            raw = mne.io.read_raw(path, preload=preload, verbose="warning")
     except MemoryError:
         raise
     except Exception as exc:  # unsupported extension, truncated or corrupt file ...
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InvalidInputError(path, f"not a recording MNE can read ({type(exc).__name__}: {reason})") from None
+    if any(_TRUNCATED.search(str(w.message)) for w in caught):
+        raise InvalidInputError(path, "truncated recording: the file holds fewer data records than its header "
+                                      "announces (cut or still being written)")
+    return raw
 
 
 def read_recording(path, subject: str, trial: int, ratings: dict, eeg_channels, ecg_channel: str,

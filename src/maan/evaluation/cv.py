@@ -119,6 +119,33 @@ def _read_json(path: Path):
         return None
 
 
+_METRIC_KEYS = ("acc", "sen", "spe")
+_RESULT_KEYS = ("n_train", "n_fit", "n_val", "n_test", "epochs", "best_epoch", "seconds", "checkpoint")
+_BASELINE_KEYS = ("n_train", "n_test", "train_balance", "test_balance", *BASELINES)
+
+
+def _has_metrics(record) -> bool:
+    return isinstance(record, dict) and all(isinstance(record.get(k), (int, float)) for k in _METRIC_KEYS)
+
+
+def _fold_file(path: Path, kind: str, log=None):
+    """A fold's finished result (``kind``: "baselines" or "result"), or None when it is missing
+    or broken; a broken file is removed, and said so, so that the fold is computed again."""
+    if not path.exists():
+        return None
+    record = _read_json(path)
+    if kind == "baselines":
+        ok = isinstance(record, dict) and all(k in record for k in _BASELINE_KEYS) and all(
+            _has_metrics(record[b]) for b in BASELINES)
+    else:
+        ok = isinstance(record, dict) and _has_metrics(record.get("metrics")) and all(k in record for k in _RESULT_KEYS)
+    if ok:
+        return record
+    _say(log, f"  {path}: unreadable or incomplete; computing it again")
+    path.unlink(missing_ok=True)
+    return None
+
+
 def _say(log, message: str) -> None:
     if log is not None:
         log(message)
@@ -170,7 +197,7 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
 
     # decided once, before any training, so that every DDP rank walks the same list
     todo = [(k, m) for k in range(len(splits)) for m in models
-            if not (fold_dir(k) / f"{m}.result.json").exists()]
+            if _fold_file(fold_dir(k) / f"{m}.result.json", "result", log if rank_zero else None) is None]
     bar = tqdm(total=len(splits) * len(models), initial=len(splits) * len(models) - len(todo), unit="fit",
                desc=f"cv {target} {protocol}", disable=not (progress and rank_zero))
     start = time.perf_counter()
@@ -182,7 +209,7 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
             if set(left_out) - announced:
                 announced.update(left_out)
                 _say(log, "  " + left_out_message(target, left_out))
-            if rank_zero and _read_json(fdir / "baselines.json") is None:
+            if rank_zero and _fold_file(fdir / "baselines.json", "baselines", log) is None:
                 if pooled is None:
                     pooled = {b: baseline_features(b, features.ecg, features.eeg, layout, n_bands)
                               for b in LOGISTIC_BASELINES}
@@ -232,6 +259,7 @@ def _train_fold(features, y, target, name, k, train_idx, test_idx, protocol, see
                           batch_size=config.batch_size, balance=config.balance, seed=fold_seed,
                           normalizer=normalizer)
     choices = []  # the recipe's data-dependent choices of this fold, logged with the fold's result
+    shutil.rmtree(out / "logs" / f"fold-{k:02d}" / name, ignore_errors=True)  # an interrupted fit's logs
     fit = fit_module(dm, name, config, fold_seed, recipe, log_dir=out / "logs", log_name=f"fold-{k:02d}/{name}",
                      log=choices.append)
     if not fit.is_global_zero:
@@ -280,7 +308,7 @@ def collect_cv(out, features, features_path, target, models, protocol, n_folds, 
     balances = []
     for k in range(n_folds):
         fdir = out / "folds" / f"fold-{k:02d}"
-        base = _read_json(fdir / "baselines.json")
+        base = _fold_file(fdir / "baselines.json", "baselines")
         if base is None:
             raise MaanError(f"{fdir}: baseline results missing; rerun the same command to finish the run")
         balances.append({"fold": k, "train": base["train_balance"], "test": base["test_balance"],
@@ -288,7 +316,7 @@ def collect_cv(out, features, features_path, target, models, protocol, n_folds, 
         for b in BASELINES:
             per_model[b].append({"fold": k, **base[b], "n_train": base["n_train"], "n_test": base["n_test"]})
         for m in models:
-            r = _read_json(fdir / f"{m}.result.json")
+            r = _fold_file(fdir / f"{m}.result.json", "result")
             if r is None:
                 raise MaanError(f"{fdir}: results of {m} missing; rerun the same command to finish the run")
             per_model[m].append({"fold": k, **r["metrics"], **{key: r[key] for key in (

@@ -9,7 +9,9 @@ import hashlib
 import json
 import os
 import platform
+import re
 import tempfile
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
@@ -28,12 +30,28 @@ def package_versions(names) -> dict:
     return out
 
 
+@contextmanager
+def writing(path):
+    """An OSError raised while writing ``path`` (through a temporary file beside it) names
+    ``path`` and says why in one line, not the temporary name or an HDF5 error dump."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename == os.fspath(path):
+            raise
+        text = str(exc)
+        code = exc.errno or next((int(m) for m in re.findall(r"errno = (\d+)", text)), None)
+        reason = os.strerror(code) if code else exc.strerror or text.splitlines()[0] if text else type(exc).__name__
+        raise OSError(code, reason, os.fspath(path)) from None
+
+
 def temp_beside(path: Path) -> tuple[int, str]:
     """A temporary file next to ``path`` with the permissions a plain open() would give.
 
     mkstemp creates files 0600; outputs (stores, reports) should be as readable as any file.
     """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with writing(path):
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)
@@ -42,14 +60,15 @@ def temp_beside(path: Path) -> tuple[int, str]:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = temp_beside(path)
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with writing(path), os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+            os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -208,11 +208,11 @@ def eeg_de_windows(eeg, fs: float, starts: np.ndarray, window_samples: int, conf
     sub = samples_per(config.subwindow_seconds, fs, "sub-window")
     out = np.zeros((n, len(config.bands), eeg.shape[0], config.n_subwindows), dtype=np.float32)
     reasons = np.full(n, "nan", dtype=object)
-    # values beyond float32 (the DE's working precision) are as unusable as NaN; their windows
-    # are counted apart ("eeg_not_finite") so that corrupt files are told from gaps
+    # infinity and values beyond float32 (the DE's working precision) are as unusable as NaN;
+    # their windows are counted apart ("eeg_not_finite") so that corrupt files are told from gaps
     usable = np.isfinite(eeg) & (np.abs(eeg) <= np.finfo(np.float32).max)
     runs = finite_runs(usable.all(axis=0))
-    overflow = np.concatenate([[0], np.cumsum(np.isfinite(eeg).all(axis=0) & ~usable.all(axis=0))])
+    overflow = np.concatenate([[0], np.cumsum(~np.isnan(eeg).any(axis=0) & ~usable.all(axis=0))])
     hit = overflow[np.minimum(starts + window_samples, eeg.shape[1])] > overflow[np.minimum(starts, eeg.shape[1])]
     reasons[hit] = "eeg_not_finite"
     run_index = run_of_window(starts, window_samples, runs)
@@ -229,9 +229,10 @@ def eeg_de_windows(eeg, fs: float, starts: np.ndarray, window_samples: int, conf
     # or one far outside any EEG (corrupt samples, a wrong unit)
     low, high = C.DE_RANGE_NATS
     computed = reasons == ""
-    finite = np.isfinite(out).reshape(n, -1).all(axis=1)
+    per_window = tuple(range(1, out.ndim))
+    finite = np.isfinite(out).all(axis=per_window)
     with np.errstate(invalid="ignore"):
-        in_range = ((out >= low) & (out <= high)).reshape(n, -1).all(axis=1)
+        in_range = ((out >= low) & (out <= high)).all(axis=per_window)
     reasons[computed & ~finite] = "eeg_not_finite"
     reasons[computed & finite & ~in_range] = "eeg_out_of_range"
     out[reasons != ""] = 0.0  # never stored: these windows are dropped or flagged
@@ -314,6 +315,7 @@ def extract_subject(source: SubjectSource, config: PreprocessConfig, skip_invali
     labels: dict[str, list] = {t: [] for t in config.targets}
     dropped: dict[str, int] = {}
     invalid_trials = []
+    short_trials = []  # shorter than one window: no window, listed in the manifest
     rating_names = None
     for record in records:
         features = extract_trial(record, config)
@@ -324,6 +326,11 @@ def extract_subject(source: SubjectSource, config: PreprocessConfig, skip_invali
                                         f"trial {record.trial}: {problem} (pass --skip-invalid to drop it and continue)")
             invalid_trials.append({"trial": record.trial, "reason": problem})
         n = len(features.window_start)
+        duration = min(record.ecg.duration, record.eeg.duration)
+        if duration < config.window_seconds:
+            log.warning("%s: trial %s is shorter than one window (%.1f s < %g s); skipped",
+                        record.source or source.path, record.trial, duration, config.window_seconds)
+            short_trials.append({"trial": record.trial, "seconds": round(float(duration), 3)})
         for reason, count in features.dropped.items():
             dropped[reason] = dropped.get(reason, 0) + count
         if n == 0:
@@ -355,6 +362,7 @@ def extract_subject(source: SubjectSource, config: PreprocessConfig, skip_invali
         labels={t: cat(v, np.zeros(0, np.int8)) for t, v in labels.items()},
         dropped=dropped,
         invalid_trials=invalid_trials,
+        short_trials=short_trials,
         inputs=_fingerprints(source, records),
         signal_seconds=sum(min(r.ecg.duration, r.eeg.duration) for r in records),
     ), {"rating_names": rating_names or [],

@@ -8,37 +8,53 @@ Layout of ``OUT/``::
 
 Each subject file is written to a temporary name and renamed into place, then the manifest is
 rewritten the same way, so an interrupted run leaves only whole subjects and a rerun resumes.
+
+Integrity lives here, in one place: the manifest records each subject file's size and SHA-256.
+A rerun skips a subject only when its file still matches them (and its inputs are unchanged);
+a truncated, modified or missing file, or an unreadable manifest, is rebuilt with a warning
+that says so. Opening a store (:func:`load_features`) checks the same hashes and the shapes
+(every dataset of a subject has the same rows, the shapes the manifest states), so a broken
+store is one error naming the file, never a traceback later.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from maan.errors import ConfigMismatchError, InvalidInputError
-from maan.preprocessing.io import atomic_write_bytes, atomic_write_json, config_hash, temp_beside
+from maan.preprocessing.io import atomic_write_json, config_hash, temp_beside, writing
 
 MANIFEST = "manifest.json"
 SUBJECT_DIR = "subjects"
 STORE_FORMAT = "maan-features"
-STORE_VERSION = 1
+STORE_VERSION = 2  # 2: subject entries carry the file's size and SHA-256
+#: Datasets of every subject file, aligned on axis 0 (plus one ``labels/<target>`` per target).
+SUBJECT_DATASETS = ("ecg", "eeg", "trial", "window_start", "ratings")
+REBUILD_HINT = "rerun `maan preprocess` with the same options to rebuild it"
+
+log = logging.getLogger(__name__)
+
+
+def _sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def file_fingerprint(path) -> dict:
     """Size, mtime and sha256 of an input file (the hash goes into the manifest)."""
     path = Path(path)
     stat = path.stat()
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return {"path": str(path), "size": stat.st_size, "mtime": stat.st_mtime, "sha256": digest.hexdigest()}
+    return {"path": str(path), "size": stat.st_size, "mtime": stat.st_mtime, "sha256": _sha256(path)}
 
 
 def _same_file(fingerprint: dict) -> bool:
@@ -62,12 +78,43 @@ class SubjectFeatures:
     labels: dict[str, np.ndarray]
     dropped: dict[str, int] = field(default_factory=dict)
     invalid_trials: list[dict] = field(default_factory=list)
+    short_trials: list[dict] = field(default_factory=list)  # shorter than one window
     inputs: list[dict] = field(default_factory=list)
     signal_seconds: float = 0.0  # duration of all trials read (kept or not)
 
 
+def _subject_file_problem(store: Path, entry) -> str | None:
+    """Why a manifest entry's subject file cannot be trusted, or None (size and SHA-256 match)."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+        return "malformed manifest entry"
+    file = store / entry["file"]
+    if not file.is_file():
+        return "file is missing"
+    if entry.get("sha256") is None or file.stat().st_size != entry.get("size") or _sha256(file) != entry["sha256"]:
+        return f"file does not match its size and SHA-256 in {MANIFEST} (truncated or modified)"
+    return None
+
+
+def _read_json_dict(path: Path) -> dict:
+    """A JSON object from ``path``; ValueError (with the reason) if it is not one."""
+    try:
+        data = json.loads(path.read_text())
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text: {exc.reason}") from None
+    except ValueError as exc:
+        raise ValueError(str(exc)) from None
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    return data
+
+
 class FeatureStoreWriter:
-    """Creates or resumes a store at ``out`` for one configuration."""
+    """Creates or resumes a store at ``out`` for one configuration.
+
+    ``overwrite`` discards whatever the folder's store holds, in any state. Without it, a store
+    of another configuration is refused (ConfigMismatchError); an unreadable manifest is
+    rebuilt from scratch and a broken subject file is redone, each with a warning.
+    """
 
     def __init__(self, out, config: dict, meta: dict, overwrite: bool = False):
         self.out = Path(out)
@@ -77,23 +124,31 @@ class FeatureStoreWriter:
         if self.out.exists() and not self.out.is_dir():
             raise InvalidInputError(self.out, "output path exists and is not a folder")
         existing = None
-        if manifest_path.exists():
+        if overwrite:
+            self._discard()
+        elif manifest_path.exists():
             try:
-                existing = json.loads(manifest_path.read_text())
+                existing = _read_json_dict(manifest_path)
+                if existing.get("format") != STORE_FORMAT:
+                    raise ValueError(f"not a {STORE_FORMAT} manifest")
+                problem = _manifest_problem(existing)
+                if problem:
+                    raise ValueError(problem)
             except (OSError, ValueError) as exc:
-                raise InvalidInputError(manifest_path, f"unreadable manifest ({exc}); delete the folder or use --overwrite") from exc
+                log.warning("%s is unreadable (%s): rebuilding the store", manifest_path, exc)
+                existing = None
+                self._discard()
         if existing is not None and existing.get("config_hash") != self.hash:
-            if not overwrite:
-                old = existing.get("config", {})
-                changed = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
-                raise ConfigMismatchError(
-                    f"{self.out}: existing features were built with another configuration "
-                    f"(differs in: {', '.join(changed) or 'format'}); pass --overwrite to rebuild or choose another --out"
-                )
-            existing = None
-        if existing is None and self.out.exists() and overwrite:
-            (self.out / MANIFEST).unlink(missing_ok=True)
-            shutil.rmtree(self.out / SUBJECT_DIR, ignore_errors=True)
+            old = existing.get("config", {}) if isinstance(existing.get("config"), dict) else {}
+            changed = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
+            raise ConfigMismatchError(
+                f"{self.out}: existing features were built with another configuration "
+                f"(differs in: {', '.join(changed) or 'format'}); pass --overwrite to rebuild or choose another --out"
+            )
+        if existing is not None and existing.get("format_version") != STORE_VERSION:
+            raise ConfigMismatchError(f"{self.out}: holds a feature store of format version "
+                                      f"{existing.get('format_version')!r}, this maan writes {STORE_VERSION}; "
+                                      "pass --overwrite to rebuild it or choose another --out")
         self.manifest = existing or {
             "format": STORE_FORMAT,
             "format_version": STORE_VERSION,
@@ -102,15 +157,33 @@ class FeatureStoreWriter:
             "subjects": {},
             "invalid_inputs": [],
         }
+        self._saved = json.loads(json.dumps(existing)) if existing is not None else None
         self.manifest.update(meta)
-        (self.out / SUBJECT_DIR).mkdir(parents=True, exist_ok=True)
+        if not (self.out / SUBJECT_DIR).is_dir():
+            (self.out / SUBJECT_DIR).mkdir(parents=True, exist_ok=True)
         self._refresh_totals()
         self._save()
 
+    def _discard(self) -> None:
+        """Remove the store's own files (manifest, subject files, temporary files)."""
+        (self.out / MANIFEST).unlink(missing_ok=True)
+        shutil.rmtree(self.out / SUBJECT_DIR, ignore_errors=True)
+        for tmp in self.out.glob(f".{MANIFEST}.*.tmp") if self.out.is_dir() else ():
+            tmp.unlink(missing_ok=True)
+
     # -- resume -------------------------------------------------------------------------
     def is_done(self, subject: str) -> bool:
+        """True when the subject's file matches the manifest and its inputs are unchanged; a
+        broken file is dropped from the manifest (with a warning) so that it is rebuilt."""
         entry = self.manifest["subjects"].get(subject)
-        if not entry or not (self.out / entry["file"]).exists():
+        if entry is None:
+            return False
+        problem = _subject_file_problem(self.out, entry)
+        if problem:
+            log.warning("%s: %s: rebuilding subject %s", self.out / entry["file"], problem, subject)
+            del self.manifest["subjects"][subject]
+            self._refresh_totals()
+            self._save()
             return False
         return all(_same_file(fp) for fp in entry.get("inputs", []))
 
@@ -123,7 +196,7 @@ class FeatureStoreWriter:
         fd, tmp = temp_beside(target)
         os.close(fd)
         try:
-            with h5py.File(tmp, "w") as h5:
+            with writing(target), h5py.File(tmp, "w") as h5:
                 h5.attrs["subject"] = features.subject
                 h5.create_dataset("ecg", data=features.ecg.astype(np.float32))
                 h5.create_dataset("eeg", data=features.eeg.astype(np.float32))
@@ -133,16 +206,20 @@ class FeatureStoreWriter:
                 group = h5.create_group("labels")
                 for name, values in features.labels.items():
                     group.create_dataset(name, data=values.astype(np.int8))
-            os.replace(tmp, target)
+            with writing(target):
+                os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
         self.manifest["subjects"][features.subject] = {
             "file": rel,
+            "size": target.stat().st_size,
+            "sha256": _sha256(target),
             "windows": int(len(features.trial)),
             "signal_seconds": round(float(features.signal_seconds), 3),
             "dropped": dict(features.dropped),
             "invalid_trials": features.invalid_trials,
+            "short_trials": features.short_trials,
             "inputs": features.inputs,
         }
         self._refresh_totals()
@@ -158,7 +235,7 @@ class FeatureStoreWriter:
         subjects = self.manifest["subjects"]
         dropped: dict[str, int] = {}
         for entry in subjects.values():
-            for reason, count in entry["dropped"].items():
+            for reason, count in entry.get("dropped", {}).items():
                 dropped[reason] = dropped.get(reason, 0) + count
         self.manifest["windows"] = int(sum(e["windows"] for e in subjects.values()))
         self.manifest["dropped"] = dict(sorted(dropped.items()))
@@ -166,7 +243,11 @@ class FeatureStoreWriter:
         self.manifest["signal_hours"] = round(sum(e.get("signal_seconds", 0) for e in subjects.values()) / 3600, 4)
 
     def _save(self) -> None:
-        atomic_write_json(self.out / MANIFEST, self.manifest)
+        # unchanged content is not rewritten: a complete store may be read-only
+        current = json.loads(json.dumps(self.manifest))
+        if current != self._saved:
+            atomic_write_json(self.out / MANIFEST, self.manifest)
+            self._saved = current
 
 
 @dataclass
@@ -201,6 +282,7 @@ class Features:
 
 
 def read_manifest(path) -> dict:
+    """The store's manifest, checked for the fields the readers use (one error naming it)."""
     path = Path(path)
     manifest_path = path / MANIFEST
     if not path.is_dir():
@@ -208,40 +290,114 @@ def read_manifest(path) -> dict:
     if not manifest_path.exists():
         raise InvalidInputError(path, f"not a feature store: {MANIFEST} is missing")
     try:
-        manifest = json.loads(manifest_path.read_text())
-    except ValueError as exc:
-        raise InvalidInputError(manifest_path, f"corrupt manifest ({exc})") from exc
+        manifest = _read_json_dict(manifest_path)
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(manifest_path, f"corrupt manifest ({exc}); {REBUILD_HINT}") from None
     if manifest.get("format") != STORE_FORMAT:
         raise InvalidInputError(manifest_path, f"not a {STORE_FORMAT} manifest")
+    if manifest.get("format_version") != STORE_VERSION:
+        raise InvalidInputError(manifest_path, f"feature store format version {manifest.get('format_version')!r} "
+                                               f"is not supported (this maan reads {STORE_VERSION}); "
+                                               "rerun `maan preprocess --overwrite`")
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise InvalidInputError(manifest_path, f"corrupt manifest ({problem}); {REBUILD_HINT}")
     return manifest
 
 
-def load_features(path) -> Features:
-    """Load every subject of a store into memory, in subject order."""
+def _is_shape(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+
+
+def _manifest_problem(manifest: dict) -> str | None:
+    subjects = manifest.get("subjects")
+    if not isinstance(subjects, dict):
+        return "'subjects' is not a table"
+    targets = manifest.get("targets", [])
+    if not isinstance(targets, list) or not all(isinstance(t, str) and t for t in targets):
+        return "'targets' is not a list of names"
+    has_windows = any(isinstance(e, dict) and e.get("windows") for e in subjects.values())
+    if has_windows and not (_is_shape(manifest.get("ecg_shape")) and _is_shape(manifest.get("eeg_shape"))):
+        return "'ecg_shape' / 'eeg_shape' are not shapes"
+    if not isinstance(manifest.get("rating_names", []), list):
+        return "'rating_names' is not a list"
+    invalid = manifest.get("invalid_inputs", [])
+    if not isinstance(invalid, list) or not all(isinstance(e, dict) and "path" in e for e in invalid):
+        return "'invalid_inputs' is not a list of files"
+    for subject, entry in subjects.items():
+        file = entry.get("file") if isinstance(entry, dict) else None
+        if not isinstance(file, str) or Path(file).is_absolute() or ".." in Path(file).parts \
+                or not file.startswith(f"{SUBJECT_DIR}/"):
+            return f"subject {subject!r} has no file inside {SUBJECT_DIR}/"
+        windows = entry.get("windows")
+        if not isinstance(windows, int) or isinstance(windows, bool) or windows < 0:
+            return f"subject {subject!r} has no window count"
+        dropped = entry.get("dropped", {})
+        if not isinstance(dropped, dict) or not all(isinstance(v, int) for v in dropped.values()):
+            return f"subject {subject!r} has no drop counts"
+        if not isinstance(entry.get("signal_seconds", 0), (int, float)):
+            return f"subject {subject!r} has no duration"
+    return None
+
+
+def _read_subject(path: Path, subject: str, entry: dict, manifest: dict, targets) -> dict:
+    """The arrays of one subject file, checked against the manifest (hash, rows, shapes, values)."""
     import h5py
 
+    file = path / entry["file"]
+    problem = _subject_file_problem(path, entry)
+    if problem:
+        raise InvalidInputError(file, f"{problem}; {REBUILD_HINT}")
+    out = {}
+    try:
+        with h5py.File(file, "r") as h5:
+            for key in SUBJECT_DATASETS:
+                out[key] = np.asarray(h5[key][...])
+            for target in targets:
+                out[f"labels/{target}"] = np.asarray(h5["labels"][target][...])
+    except (OSError, KeyError, TypeError, ValueError) as exc:
+        raise InvalidInputError(file, f"unreadable subject file ({exc}); {REBUILD_HINT}") from None
+    n = entry["windows"]
+    expected = {"ecg": tuple(manifest.get("ecg_shape", ())), "eeg": tuple(manifest.get("eeg_shape", ())),
+                "ratings": (len(manifest.get("rating_names", [])),)}
+    for key, values in out.items():
+        shape = (n, *expected[key]) if key in expected else (n,)
+        if values.shape != shape and not (n == 0 and values.shape[:1] == (0,)):
+            raise InvalidInputError(file, f"'{key}' has shape {values.shape}, the manifest says {shape} "
+                                          f"(the store does not line up); {REBUILD_HINT}")
+        if values.dtype.kind not in "biuf" or (values.dtype.kind == "f" and not np.all(np.isfinite(values))):
+            if key != "ratings":
+                raise InvalidInputError(file, f"'{key}' holds values that are not finite numbers; {REBUILD_HINT}")
+        if key.startswith("labels/") and not np.isin(values, (0, 1)).all():
+            raise InvalidInputError(file, f"'{key}' holds labels other than 0 and 1; {REBUILD_HINT}")
+    return out
+
+
+def load_features(path) -> Features:
+    """Load every subject of a store into memory, in subject order.
+
+    Every subject file is checked against the manifest (size and SHA-256, rows and shapes,
+    finite values, 0/1 labels); a problem is one InvalidInputError naming the file.
+    """
     path = Path(path)
     manifest = read_manifest(path)
-    parts: dict[str, list] = {k: [] for k in ("ecg", "eeg", "subject", "trial", "window_start", "ratings")}
-    labels: dict[str, list] = {t: [] for t in manifest.get("targets", [])}
+    targets = list(manifest.get("targets", []))
+    parts: dict[str, list] = {k: [] for k in (*SUBJECT_DATASETS, "subject")}
+    labels: dict[str, list] = {t: [] for t in targets}
     for subject in sorted(manifest["subjects"]):
-        file = path / manifest["subjects"][subject]["file"]
-        try:
-            with h5py.File(file, "r") as h5:
-                n = h5["trial"].shape[0]
-                for key in ("ecg", "eeg", "trial", "window_start", "ratings"):
-                    parts[key].append(h5[key][...])
-                for target in labels:
-                    labels[target].append(h5["labels"][target][...])
-        except (OSError, KeyError) as exc:
-            raise InvalidInputError(file, f"unreadable subject file ({exc}); rerun `maan preprocess` to rebuild it") from exc
-        parts["subject"].append(np.full(n, subject))
+        entry = manifest["subjects"][subject]
+        arrays = _read_subject(path, subject, entry, manifest, targets)
+        for key in SUBJECT_DATASETS:
+            parts[key].append(arrays[key])
+        for target in targets:
+            labels[target].append(arrays[f"labels/{target}"])
+        parts["subject"].append(np.full(entry["windows"], subject))
     ecg_shape = tuple(manifest.get("ecg_shape", (1, 0)))
     eeg_shape = tuple(manifest.get("eeg_shape", (0,)))
     n_ratings = len(manifest.get("rating_names", []))
 
     def cat(key, empty_shape, dtype):
-        return np.concatenate(parts[key]) if parts[key] else np.zeros((0, *empty_shape), dtype=dtype)
+        return np.concatenate(parts[key]).astype(dtype, copy=False) if parts[key] else np.zeros((0, *empty_shape), dtype=dtype)
 
     return Features(
         ecg=cat("ecg", ecg_shape, np.float32),
@@ -250,6 +406,6 @@ def load_features(path) -> Features:
         trial=cat("trial", (), np.int32),
         window_start=cat("window_start", (), np.float64),
         ratings=cat("ratings", (n_ratings,), np.float32),
-        labels={t: (np.concatenate(v) if v else np.zeros(0, np.int8)) for t, v in labels.items()},
+        labels={t: (np.concatenate(v).astype(np.int8) if v else np.zeros(0, np.int8)) for t, v in labels.items()},
         manifest=manifest,
     )

@@ -22,10 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from maan.errors import ConfigMismatchError, InvalidInputError
+from maan.errors import ConfigMismatchError, InvalidInputError, MaanError
 from maan.preprocessing.io import atomic_write_bytes, atomic_write_json
 from maan.models import MODEL_NAMES, build_model
 from maan.features.normalize import Normalizer
+from maan.training.module import check_model_kwargs
 
 CHECKPOINT_FORMAT = "maan-checkpoint"
 #: one number for the whole format; a change bumps it (after a release, with a migration in one module)
@@ -169,10 +170,21 @@ def load_checkpoint(path) -> Checkpoint:
         if name not in MODEL_NAMES:
             raise ValueError(f"unknown model {name!r}")
         kwargs = dict(meta["model"]["kwargs"])
+        check_model_kwargs(kwargs)  # bounded before anything is allocated: the file is untrusted
+        for key in ("ecg_shape", "eeg_shape"):
+            shape = meta[key]
+            if not isinstance(shape, list) or not all(isinstance(v, int) and 0 < v <= 4096 for v in shape):
+                raise ValueError(f"{key} {shape!r} is not an input shape")
+        if not isinstance(meta.get("target"), str) or not isinstance(meta.get("store"), dict) \
+                or not isinstance(meta["store"].get("config", {}), dict):
+            raise ValueError("'target' or 'store' is missing")
         model = build_model(name, tuple(meta["ecg_shape"]), tuple(meta["eeg_shape"]), **kwargs)
         normalizer = Normalizer.from_dict(meta["normalizer"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InvalidInputError(js, f"invalid checkpoint configuration ({exc})") from exc
+    except InvalidInputError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, MaanError) as exc:
+        # a MaanError here (e.g. a bad normaliser) describes the file's content: name the file
+        raise InvalidInputError(js, f"invalid checkpoint configuration ({exc})") from None
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

@@ -58,6 +58,17 @@ def resolve_batch_size(batch_size: int | str, n_fit: int) -> int:
     return int(batch_size)
 
 
+def check_model_kwargs(kwargs: dict) -> None:
+    """Bounds of the architecture options (from a config file or an untrusted checkpoint)."""
+    if "width" in kwargs:
+        check_number("model_kwargs.width", kwargs["width"], 1, 1024, integer=True)
+    if "depth" in kwargs:
+        check_number("model_kwargs.depth", kwargs["depth"], 0, 3, integer=True)  # 14 x 10 EEG maps pool to 1 x 1
+    for key in ("input_skip", "balance_modalities"):
+        if key in kwargs and not isinstance(kwargs[key], bool):
+            raise MaanError(f"model_kwargs.{key} must be true or false; got {kwargs[key]!r}")
+
+
 #: Lightning accelerators accepted by TrainConfig (``auto`` picks a GPU when there is one).
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu", "hpu")
 
@@ -138,13 +149,7 @@ class TrainConfig:
             bad("balance", f"one of {', '.join(BALANCE_MODES)}")
         if not isinstance(self.model_kwargs, dict) or not set(self.model_kwargs) <= MODEL_OPTIONS:
             bad("model_kwargs", f"a table of {', '.join(sorted(MODEL_OPTIONS))}")
-        kwargs = self.model_kwargs
-        if "width" in kwargs:
-            check_number("model_kwargs.width", kwargs["width"], 1, 1024, integer=True)
-        if "depth" in kwargs:
-            check_number("model_kwargs.depth", kwargs["depth"], 0, 3, integer=True)  # 14 x 10 EEG maps pool to 1 x 1
-        if "input_skip" in kwargs and not isinstance(kwargs["input_skip"], bool):
-            raise MaanError(f"model_kwargs.input_skip must be true or false; got {kwargs['input_skip']!r}")
+        check_model_kwargs(self.model_kwargs)
         return self
 
     def result_keys(self) -> dict:
