@@ -35,7 +35,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+INTERRUPTED = "interrupted; finished work is kept, rerun to resume"
+EXIT_INTERRUPTED = 130
+
+
 def main(argv=None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C before a command started (imports, parsing)
+        print(f"maan: {INTERRUPTED}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(argv) -> int:
     from maan.errors import MaanError
 
     parser = build_parser()
@@ -56,8 +68,8 @@ def main(argv=None) -> int:
         print(f"maan {args.command}: error: {where}{reason}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print(f"maan {args.command}: interrupted; finished work is kept, rerun to resume", file=sys.stderr)
-        return 130
+        print(f"maan {args.command}: {INTERRUPTED}", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":
