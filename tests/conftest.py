@@ -25,6 +25,9 @@ def shared_file(*parts: str) -> Path:
 def pytest_addoption(parser):
     parser.addoption("--gpu", action="store_true",
                      help="also run the tests marked gpu (they need a CUDA device; left out otherwise)")
+    parser.addoption("--fuzz-long", action="store_true",
+                     help="tests/test_fuzz.py: 20x the examples, random seeds and shrinking (local runs; CI "
+                          "runs a fixed seed and a few examples)")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -10,6 +10,10 @@ WINDOW_SECONDS = 10.0
 STEP_SECONDS = 10.0
 # DE is computed on sub-windows so that each window is a 2-D (channel x time) map per band.
 SUBWINDOW_SECONDS = 1.0
+# Bounds of every time span a user sets (window, step, sub-window, stimulus length): shorter
+# steps than this make millions of windows per hour, longer spans than a day are a wrong unit.
+MIN_SPAN_SECONDS = 0.01
+MAX_SPAN_SECONDS = 86400.0
 
 # --- ECG (paper 3.2) ------------------------------------------------------------------
 # RR intervals of one window, zero-embedded to this fixed length. 32 intervals in 10 s is
@@ -101,3 +105,8 @@ def check_number(name: str, value, low=None, high=None, *, integer: bool = False
         raise MaanError(f"{name} must be {'an integer' if integer else 'a finite number'}"
                         f"{' ' + allowed if allowed else ''}; got {value!r}")
     return value
+
+
+def check_seconds(name: str, value, *, optional: bool = False):
+    """A time span in seconds within [MIN_SPAN_SECONDS, MAX_SPAN_SECONDS] (check_number)."""
+    return check_number(name, value, MIN_SPAN_SECONDS, MAX_SPAN_SECONDS, optional=optional)

@@ -3,6 +3,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from maan.errors import MaanError
 from maan.features.windows import finite_runs, run_of_window, samples_per, window_starts
 
 
@@ -30,8 +31,18 @@ def test_identical_time_span_at_two_rates():
 
 
 def test_samples_per_refuses_fractional_lengths():
-    with pytest.raises(ValueError, match="whole"):
+    with pytest.raises(MaanError, match="whole"):
         samples_per(0.3, 128)
+    for seconds in (1e308, float("nan"), 1e-308):
+        with pytest.raises(MaanError, match="whole, positive number of samples"):
+            samples_per(seconds, 128)
+
+
+@pytest.mark.parametrize("window, step", [(10.0, 1e-308), (1e308, 10.0), (10.0, float("nan")), (10.0, 0.0)])
+def test_window_starts_refuses_spans_outside_the_bounds(window, step):
+    """A step of 1e-308 s would ask for ~1e309 windows: refused, naming the option."""
+    with pytest.raises(MaanError, match=r"(window|step) \(--(window|step)\) must be"):
+        window_starts(60.0, window, step)
 
 
 def test_finite_runs_and_window_membership():

@@ -108,6 +108,7 @@ def test_a_modified_subject_file_is_redone_with_a_warning(tmp_path, caplog):
         load_features(tmp_path)
     again = FeatureStoreWriter(tmp_path, {"x": 1}, META)
     assert not again.is_done("P01") and again.is_done("P02")
+    assert "P01.h5: file does not match its size and SHA-256" in caplog.text
     assert "rebuilding subject P01" in caplog.text
     assert "P01" not in json.loads((tmp_path / "manifest.json").read_text())["subjects"]
     again.write_subject(subject("P01", 3))
@@ -169,8 +170,10 @@ def test_a_store_that_does_not_line_up_is_one_error(tmp_path, key, values, messa
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     manifest["subjects"]["P01"].update(size=h5.stat().st_size, sha256=_sha256(h5))
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(InvalidInputError, match=f"P01.h5: .*{message}"):
+    with pytest.raises(InvalidInputError, match=f"manifest.json: subjects/P01.h5: .*{message}.*rebuild the store"):
         load_features(tmp_path)
+    # a rerun rebuilds the store (with a warning), never the same error again
+    assert FeatureStoreWriter(tmp_path, {"x": 1}, META).manifest["subjects"] == {}
 
 
 @pytest.mark.parametrize("change, message", [

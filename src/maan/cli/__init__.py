@@ -35,16 +35,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Longest error line; a message that quotes a corrupt file's content is cut there.
+MAX_ERROR_CHARS = 2000
+
+
+def _one_line(message: str) -> str:
+    """An error message as one printable line of bounded length (it may quote file content)."""
+    text = "".join(c if c.isprintable() else " " for c in message.replace("\n", " "))
+    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + " [...]"
+
+
 INTERRUPTED = "interrupted; finished work is kept, rerun to resume"
 EXIT_INTERRUPTED = 130
 
 
 def main(argv=None) -> int:
+    """Run ``maan ARGV`` (``sys.argv[1:]`` when None, i.e. as the program); the exit status."""
     try:
-        return _main(argv)
+        code = _main(argv)
     except KeyboardInterrupt:  # Ctrl-C before a command started (imports, parsing)
         print(f"maan: {INTERRUPTED}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        code = EXIT_INTERRUPTED
+    if argv is None:
+        # the program's work is done and reported: a Ctrl-C while the interpreter shuts down
+        # must not turn this exit status into a death by SIGINT
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return code
 
 
 def _main(argv) -> int:
@@ -60,12 +78,12 @@ def _main(argv) -> int:
     try:
         return args.func(args)
     except MaanError as exc:
-        print(f"maan {args.command}: error: {exc}", file=sys.stderr)
+        print(f"maan {args.command}: error: {_one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         reason = exc.strerror or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        print(f"maan {args.command}: error: {where}{reason}", file=sys.stderr)
+        print(f"maan {args.command}: error: {_one_line(where + reason)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"maan {args.command}: {INTERRUPTED}", file=sys.stderr)

@@ -27,7 +27,7 @@ import numpy as np
 
 from maan import config
 from maan.datasets.record import Record, Signal, SubjectSource, is_real_dtype
-from maan.datasets.matfile import load_mat
+from maan.datasets.matfile import load_mat, variable_names
 from maan.errors import InvalidInputError
 
 log = logging.getLogger("maan")
@@ -68,8 +68,7 @@ def _load_mat(path: Path) -> dict:
 
 def _cells(path: Path, mat: dict, name: str) -> list:
     if name not in mat:
-        found = sorted(k for k in mat if not k.startswith("__"))
-        raise InvalidInputError(path, f"no variable {name!r} (found: {', '.join(found) or 'none'})")
+        raise InvalidInputError(path, f"no variable {name!r} (found: {variable_names(mat)})")
     arr = mat[name]
     if not isinstance(arr, np.ndarray) or arr.dtype != object:
         raise InvalidInputError(path, f"{name!r} is not a cell array")

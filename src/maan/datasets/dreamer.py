@@ -23,7 +23,7 @@ import numpy as np
 
 from maan import config
 from maan.datasets.record import Record, Signal, SubjectSource, is_real_dtype
-from maan.datasets.matfile import load_mat
+from maan.datasets.matfile import load_mat, variable_names
 from maan.errors import InvalidInputError
 
 log = logging.getLogger("maan")
@@ -89,8 +89,7 @@ def _load_cached(path_str: str, mtime_ns: int, size: int) -> _Dreamer:
     path = Path(path_str)
     mat = load_mat(path_str, path, verify_compressed_data_integrity=False)
     if "DREAMER" not in mat:
-        found = sorted(k for k in mat if not k.startswith("__"))
-        raise InvalidInputError(path, f"no variable 'DREAMER' (found: {', '.join(found) or 'none'})")
+        raise InvalidInputError(path, f"no variable 'DREAMER' (found: {variable_names(mat)})")
     top = _struct(mat["DREAMER"], path, "'DREAMER'")
     data = np.asarray(_field(top, "Data", path, "'DREAMER'"))
     if data.dtype == object:

@@ -24,3 +24,12 @@ def load_mat(source, path: str | os.PathLike, **kwargs) -> dict:
         raise
     except Exception as e:  # truncated, not a MAT file, corrupt stream ...
         raise InvalidInputError(path, f"not a readable MAT file ({type(e).__name__}: {e})") from None
+
+
+def variable_names(mat: dict, most: int = 8) -> str:
+    """The variables of a loaded MAT file for an error message: printable names only, at most
+    ``most`` (a corrupt header can make scipy read megabytes of binary "names")."""
+    names = sorted(k for k in mat if isinstance(k, str) and not k.startswith("__"))
+    shown = [n for n in names if n.isprintable() and len(n) <= 63][:most]
+    hidden = len(names) - len(shown)
+    return ", ".join(shown + ([f"{hidden} unreadable or more"] if hidden else [])) or "none"

@@ -477,8 +477,10 @@ def _check_range(name: str, rng_s) -> tuple[float, float]:
         lo, hi = (float(v) for v in rng_s)
     except (TypeError, ValueError):
         raise MaanError(f"{name} must be a (min, max) pair of seconds, got {rng_s!r}") from None
-    if not (0 < lo <= hi) or not math.isfinite(hi):
-        raise MaanError(f"{name} must satisfy 0 < min <= max, got {rng_s!r}")
+    from maan.config import MAX_SPAN_SECONDS
+
+    if not (0 < lo <= hi <= MAX_SPAN_SECONDS):
+        raise MaanError(f"{name} must satisfy 0 < min <= max <= {MAX_SPAN_SECONDS:g} s, got {rng_s!r}")
     return lo, hi
 
 

@@ -456,8 +456,15 @@ def make_figures(run, out=None, *, fold: int = 0, max_points: int = 2000, seed: 
     """
     from maan.evaluation.predictions import run_predictions
 
+    from maan.config import check_number
+
+    check_number("max_points (--max-points)", max_points, 10, 10**6, integer=True)  # t-SNE needs a few points
+    check_number("seed (--seed)", seed, 0, 2**32 - 1, integer=True)
     run = Path(run)
     summary, subs = load_run(run)
+    n_folds = min(int(r.get("folds", 1)) for _, r in subs) if subs else 1
+    check_number("fold (--fold, counted from 1)", fold + 1 if isinstance(fold, int) else fold, 1, n_folds,
+                 integer=True)
     out = Path(out) if out is not None else run / "figures"
     label = data_label_of(summary)
     protocols = list(dict.fromkeys(r["protocol"] for _, r in subs))
@@ -489,7 +496,7 @@ def make_figures(run, out=None, *, fold: int = 0, max_points: int = 2000, seed: 
                 notes.append(f"{protocol}/{target}: no predictions ({exc})")
                 say(f"  skipping t-SNE, ROC and attention of {protocol}/{target}: {exc}")
                 continue
-            k_show = min(max(fold, 0), int(result["folds"]) - 1)
+            k_show = fold
             for model, per_fold in preds.items():
                 roc[(target, model)] = per_fold
                 sil, fis = [], []

@@ -87,8 +87,14 @@ class Stats:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Stats":
-        return cls(float(d["ecg_mean"]), float(d["ecg_std"]), np.asarray(d["eeg_mean"], dtype=np.float32),
-                   np.asarray(d["eeg_std"], dtype=np.float32), int(d.get("n_windows", 0)))
+        """Statistics saved with a checkpoint; NaN, infinity or a scale <= 0 are refused (they
+        would turn every prediction into NaN)."""
+        stats = cls(float(d["ecg_mean"]), float(d["ecg_std"]), np.asarray(d["eeg_mean"], dtype=np.float32),
+                    np.asarray(d["eeg_std"], dtype=np.float32), int(d.get("n_windows", 0)))
+        values = np.concatenate([[stats.ecg_mean, stats.ecg_std], stats.eeg_mean.ravel(), stats.eeg_std.ravel()])
+        if not np.isfinite(values).all() or stats.ecg_std <= 0 or (stats.eeg_std <= 0).any():
+            raise MaanError("normalisation statistics hold NaN, infinity or a scale <= 0")
+        return stats
 
 
 @dataclass

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from maan.config import check_seconds
+from maan.errors import MaanError
+
 
 def samples_per(seconds: float, fs: float, what: str = "window") -> int:
     """``seconds * fs`` as an int; refuses spans that do not fall on the sample grid."""
     n = seconds * fs
-    if n <= 0 or abs(n - round(n)) > 1e-6:
-        raise ValueError(
+    if not np.isfinite(n) or n < 1 or abs(n - round(n)) > 1e-6:
+        raise MaanError(
             f"a {seconds:g}-s {what} is {n:g} samples at {fs:g} Hz; choose a length that is a whole, "
             "positive number of samples"
         )
@@ -22,9 +25,9 @@ def samples_per(seconds: float, fs: float, what: str = "window") -> int:
 
 def window_starts(duration: float, window_seconds: float, step_seconds: float) -> np.ndarray:
     """Start times (s) of every whole window that fits in ``duration`` seconds."""
-    if window_seconds <= 0 or step_seconds <= 0:
-        raise ValueError("window and step must be positive")
-    if duration < window_seconds:
+    check_seconds("window (--window)", window_seconds)
+    check_seconds("step (--step)", step_seconds)
+    if not duration >= window_seconds:
         return np.zeros(0)
     # The epsilon keeps a window that ends exactly on the last sample despite rounding.
     n = int(np.floor((duration - window_seconds) / step_seconds + 1e-9)) + 1

@@ -65,18 +65,23 @@ class PreprocessConfig:
             given = [flag for name, flag in _RECORDINGS_OPTIONS if getattr(self, name)]
             if given:
                 raise MaanError(f"{', '.join(given)} only appl{'y' if len(given) > 1 else 'ies'} to --dataset {RECORDINGS}")
-        C.check_number("window_seconds (--window)", self.window_seconds, 0, strict=True)
-        C.check_number("step_seconds (--step)", self.step_seconds, 0, strict=True)
-        C.check_number("subwindow_seconds (--subwindow)", self.subwindow_seconds, 0, strict=True,
-                       high=self.window_seconds)
+        C.check_seconds("window_seconds (--window)", self.window_seconds)
+        C.check_seconds("step_seconds (--step)", self.step_seconds)
+        C.check_seconds("subwindow_seconds (--subwindow)", self.subwindow_seconds)
+        if self.subwindow_seconds > self.window_seconds:
+            raise MaanError(f"subwindow_seconds (--subwindow) must be <= the window ({self.window_seconds:g} s); "
+                            f"got {self.subwindow_seconds:g}")
         C.check_number("threshold (--threshold)", self.threshold, optional=True)
         C.check_number("rr_length", self.rr_length, 1, integer=True)
-        C.check_number("fs (--fs)", self.fs, 0, strict=True, optional=True)
+        C.check_number("fs (--fs)", self.fs, 1, 100_000, optional=True)
         if self.fs is not None:
             top = max(hi for _, _, hi in self.bands)
             if not self.fs > 2 * top:
                 raise MaanError(f"--fs {self.fs:g} Hz is too low: the EEG bands reach {top:g} Hz, "
                                 f"so the rate must exceed {2 * top:g} Hz")
+            for what, seconds in (("window (--window)", self.window_seconds),
+                                  ("sub-window (--subwindow)", self.subwindow_seconds)):
+                samples_per(seconds, self.fs, f"{what} at --fs")
         if self.de_method not in DE_METHODS:
             raise MaanError(f"unknown DE method {self.de_method!r}; choose one of {', '.join(DE_METHODS)}")
         if str(self.rpeak_method).lower() not in ecg_features.RPEAK_METHODS:
@@ -205,7 +210,7 @@ def flat_channel_windows(x: np.ndarray, starts: np.ndarray, window_samples: int)
 def eeg_de_windows(eeg, fs: float, starts: np.ndarray, window_samples: int, config: PreprocessConfig):
     """DE maps (n, bands, channels, subwindows) and drop reasons for windows of one trial."""
     n = len(starts)
-    sub = samples_per(config.subwindow_seconds, fs, "sub-window")
+    sub = samples_per(config.subwindow_seconds, fs, "sub-window (--subwindow)")
     out = np.zeros((n, len(config.bands), eeg.shape[0], config.n_subwindows), dtype=np.float32)
     reasons = np.full(n, "nan", dtype=object)
     # infinity and values beyond float32 (the DE's working precision) are as unusable as NaN;
@@ -249,13 +254,31 @@ class TrialWindows:
     reasons: np.ndarray  # (n,) object: "" or the drop reason (nan, ecg_*, eeg_flat)
 
 
+#: Highest sampling rate accepted from a file (Hz); above it the rate field is corrupt.
+MAX_FS = 100_000.0
+#: Lowest ECG rate (Hz): R-peak detection needs its 6-15 Hz QRS band below the Nyquist rate.
+MIN_ECG_FS = 2 * ecg_features.DETECTION_BAND_HZ[1]
+
+
+def _check_rates(record: Record, config: PreprocessConfig) -> None:
+    """The sampling rates a file states, checked before any window is cut (a corrupt rate field
+    would otherwise make every trial empty or fail deep inside a filter)."""
+    top = max(hi for _, _, hi in config.bands)
+    for name, signal, low in (("EEG", record.eeg, 2 * top), ("ECG", record.ecg, MIN_ECG_FS)):
+        if not low < signal.fs <= MAX_FS:
+            raise InvalidInputError(record.source or None,
+                                    f"trial {record.trial}: {name} sampling rate {signal.fs:g} Hz is outside "
+                                    f"({low:g}, {MAX_FS:g}] Hz (the {name} bands need more than {low:g} Hz)")
+
+
 def trial_windows(record: Record, config: PreprocessConfig) -> TrialWindows:
     """All windows of one trial with the reason each invalid one would be dropped for
     (:func:`extract_trial` keeps the valid ones; ``maan predict`` flags the others)."""
+    _check_rates(record, config)
     duration = min(record.ecg.duration, record.eeg.duration)
     starts_s = window_starts(duration, config.window_seconds, config.step_seconds)
-    ecg_w = samples_per(config.window_seconds, record.ecg.fs)
-    eeg_w = samples_per(config.window_seconds, record.eeg.fs)
+    ecg_w = samples_per(config.window_seconds, record.ecg.fs, "window (--window)")
+    eeg_w = samples_per(config.window_seconds, record.eeg.fs, "window (--window)")
     ecg_starts = np.round(starts_s * record.ecg.fs).astype(np.int64)
     eeg_starts = np.round(starts_s * record.eeg.fs).astype(np.int64)
     rr, ecg_reasons = ecg_rr_windows(record.ecg.data, record.ecg.fs, ecg_starts, ecg_w, config)
@@ -337,7 +360,8 @@ def extract_subject(source: SubjectSource, config: PreprocessConfig, skip_invali
             continue
         rating_names = rating_names or list(record.ratings)
         values = {t: record.ratings.get(t, np.nan) for t in config.targets}
-        if any(not np.isfinite(v) for v in values.values()):
+        # a rating beyond float32 (the store's type) is as unusable as a missing one
+        if any(not (np.isfinite(v) and abs(v) <= np.finfo(np.float32).max) for v in values.values()):
             dropped["missing_rating"] = dropped.get("missing_rating", 0) + n
             continue
         threshold = config.label_threshold
@@ -347,7 +371,9 @@ def extract_subject(source: SubjectSource, config: PreprocessConfig, skip_invali
         eeg.append(features.eeg)
         trial.append(np.full(n, record.trial, dtype=np.int32))
         start.append(features.window_start)
-        ratings.append(np.tile(np.array([record.ratings[k] for k in rating_names], dtype=np.float32), (n, 1)))
+        with np.errstate(over="ignore"):  # a non-target rating beyond float32 is stored as infinity
+            row = np.array([record.ratings[k] for k in rating_names], dtype=np.float32)
+        ratings.append(np.tile(row, (n, 1)))
 
     def cat(parts, empty):
         return np.concatenate(parts) if parts else empty

@@ -149,6 +149,9 @@ class FeatureStoreWriter:
             raise ConfigMismatchError(f"{self.out}: holds a feature store of format version "
                                       f"{existing.get('format_version')!r}, this maan writes {STORE_VERSION}; "
                                       "pass --overwrite to rebuild it or choose another --out")
+        if existing is not None and not self._verified(existing):
+            existing = None
+            self._discard()
         self.manifest = existing or {
             "format": STORE_FORMAT,
             "format_version": STORE_VERSION,
@@ -164,6 +167,22 @@ class FeatureStoreWriter:
         self._refresh_totals()
         self._save()
 
+    def _verified(self, manifest: dict) -> bool:
+        """Check every stored subject as :func:`load_features` would: a broken subject file is
+        dropped from ``manifest`` (rebuilt), a store that does not line up is False (rebuilt)."""
+        for subject, entry in list(manifest["subjects"].items()):
+            problem = _subject_file_problem(self.out, entry)
+            if problem:
+                log.warning("%s: %s: rebuilding subject %s", self.out / entry["file"], problem, subject)
+                del manifest["subjects"][subject]
+                continue
+            try:
+                _read_subject(self.out, subject, entry, manifest, manifest.get("targets", []))
+            except _DoesNotLineUp as exc:
+                log.warning("%s: %s (does not line up): rebuilding the store", exc.path, exc.detail)
+                return False
+        return True
+
     def _discard(self) -> None:
         """Remove the store's own files (manifest, subject files, temporary files)."""
         (self.out / MANIFEST).unlink(missing_ok=True)
@@ -173,19 +192,11 @@ class FeatureStoreWriter:
 
     # -- resume -------------------------------------------------------------------------
     def is_done(self, subject: str) -> bool:
-        """True when the subject's file matches the manifest and its inputs are unchanged; a
-        broken file is dropped from the manifest (with a warning) so that it is rebuilt."""
+        """True when the subject is stored (its file was verified when the store was opened)
+        and its input files are unchanged."""
         entry = self.manifest["subjects"].get(subject)
-        if entry is None:
-            return False
-        problem = _subject_file_problem(self.out, entry)
-        if problem:
-            log.warning("%s: %s: rebuilding subject %s", self.out / entry["file"], problem, subject)
-            del self.manifest["subjects"][subject]
-            self._refresh_totals()
-            self._save()
-            return False
-        return all(_same_file(fp) for fp in entry.get("inputs", []))
+        return entry is not None and (self.out / entry["file"]).is_file() and all(
+            _same_file(fp) for fp in entry.get("inputs", []))
 
     # -- writes -------------------------------------------------------------------------
     def write_subject(self, features: SubjectFeatures) -> None:
@@ -337,11 +348,24 @@ def _manifest_problem(manifest: dict) -> str | None:
             return f"subject {subject!r} has no drop counts"
         if not isinstance(entry.get("signal_seconds", 0), (int, float)):
             return f"subject {subject!r} has no duration"
+        inputs = entry.get("inputs", [])
+        if not isinstance(inputs, list) or not all(
+                isinstance(fp, dict) and isinstance(fp.get("path"), str) and {"size", "mtime"} <= set(fp) for fp in inputs):
+            return f"subject {subject!r} has no input fingerprints"
     return None
 
 
+class _DoesNotLineUp(InvalidInputError):
+    """A subject file that matches its hash disagrees with the manifest: the store is broken."""
+
+
 def _read_subject(path: Path, subject: str, entry: dict, manifest: dict, targets) -> dict:
-    """The arrays of one subject file, checked against the manifest (hash, rows, shapes, values)."""
+    """The arrays of one subject file, checked against the manifest (hash, rows, shapes, values).
+
+    A file that does not match its size and SHA-256 raises InvalidInputError naming the file
+    (that subject is rebuilt); a file that matches them but disagrees with the manifest raises
+    ``_DoesNotLineUp`` naming the manifest (the whole store is rebuilt).
+    """
     import h5py
 
     file = path / entry["file"]
@@ -349,6 +373,13 @@ def _read_subject(path: Path, subject: str, entry: dict, manifest: dict, targets
     if problem:
         raise InvalidInputError(file, f"{problem}; {REBUILD_HINT}")
     out = {}
+
+    def mismatch(reason):
+        exc = _DoesNotLineUp(path / MANIFEST, f"{entry['file']}: {reason} (the store does not line up); "
+                                              "rerun `maan preprocess` with the same options to rebuild the store")
+        exc.detail = f"{entry['file']}: {reason}"
+        return exc
+
     try:
         with h5py.File(file, "r") as h5:
             for key in SUBJECT_DATASETS:
@@ -356,20 +387,19 @@ def _read_subject(path: Path, subject: str, entry: dict, manifest: dict, targets
             for target in targets:
                 out[f"labels/{target}"] = np.asarray(h5["labels"][target][...])
     except (OSError, KeyError, TypeError, ValueError) as exc:
-        raise InvalidInputError(file, f"unreadable subject file ({exc}); {REBUILD_HINT}") from None
+        raise mismatch(f"unreadable ({exc})") from None
     n = entry["windows"]
     expected = {"ecg": tuple(manifest.get("ecg_shape", ())), "eeg": tuple(manifest.get("eeg_shape", ())),
                 "ratings": (len(manifest.get("rating_names", [])),)}
     for key, values in out.items():
         shape = (n, *expected[key]) if key in expected else (n,)
         if values.shape != shape and not (n == 0 and values.shape[:1] == (0,)):
-            raise InvalidInputError(file, f"'{key}' has shape {values.shape}, the manifest says {shape} "
-                                          f"(the store does not line up); {REBUILD_HINT}")
+            raise mismatch(f"'{key}' has shape {values.shape}, the manifest says {shape}")
         if values.dtype.kind not in "biuf" or (values.dtype.kind == "f" and not np.all(np.isfinite(values))):
             if key != "ratings":
-                raise InvalidInputError(file, f"'{key}' holds values that are not finite numbers; {REBUILD_HINT}")
+                raise mismatch(f"'{key}' holds values that are not finite numbers")
         if key.startswith("labels/") and not np.isin(values, (0, 1)).all():
-            raise InvalidInputError(file, f"'{key}' holds labels other than 0 and 1; {REBUILD_HINT}")
+            raise mismatch(f"'{key}' holds labels other than 0 and 1")
     return out
 
 

@@ -165,6 +165,8 @@ def load_checkpoint(path) -> Checkpoint:
                                     f"{str(exc).splitlines()[0] if str(exc) else ''})") from exc
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise InvalidInputError(pt, "checkpoint weights are not a state_dict of tensors")
+    if not all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()):
+        raise InvalidInputError(pt, "checkpoint weights hold NaN or infinity (a training run that diverged?)")
     try:
         name = meta["model"]["name"]
         if name not in MODEL_NAMES:

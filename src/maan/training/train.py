@@ -2,6 +2,7 @@
 training entry point shares: the public boundary where parameters are validated once."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +100,7 @@ def train_model(features, target: str, out, model: str = "maan", seed: int = 0, 
     balance = class_balance(y[all_idx])
     say(f"train {model} on {target} | recipe {recipe.name} | {len(fit_idx)} fit / {len(val_idx)} validation "
         f"windows | {balance['high_fraction']:.0%} high | {data_label(features.manifest)}")
+    shutil.rmtree(out / "logs" / model, ignore_errors=True)  # an earlier or interrupted run's logs
     fit = fit_module(dm, model, config, seed, recipe, log_dir=out / "logs", log_name=model, progress=progress,
                      log=lambda line: say("  " + line))
     if not fit.is_global_zero:
