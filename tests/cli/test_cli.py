@@ -309,3 +309,30 @@ def test_demo_finds_no_data_by_itself():
 
     source = inspect.getsource(maan.cli.data)
     assert "__file__" not in source and "shared" not in source
+
+
+def test_an_error_caused_by_ctrl_c_is_the_interruption(monkeypatch, capsys):
+    """Ctrl-C inside an extension module's import can surface as another exception (ImportError
+    "initialization failed"); after Ctrl-C it is reported as the interruption: one line, exit 130."""
+    import os
+    import signal
+
+    import maan.cli.data
+
+    def import_interrupted(args):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)  # the user's Ctrl-C, through maan's handler
+        except KeyboardInterrupt:
+            raise ImportError("initialization failed") from None
+
+    monkeypatch.setattr(maan.cli.data, "cmd_synth", import_interrupted)
+    code = main(["synth", "--format", "amigos", "--out", "x"])
+    assert code == 130
+    assert capsys.readouterr().err == "maan: interrupted; finished work is kept, rerun to resume\n"
+
+    def plain_bug(args):
+        raise ImportError("a real bug")
+
+    monkeypatch.setattr(maan.cli.data, "cmd_synth", plain_bug)
+    with pytest.raises(ImportError, match="a real bug"):
+        main(["synth", "--format", "amigos", "--out", "x"])

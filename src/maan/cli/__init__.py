@@ -51,17 +51,35 @@ EXIT_INTERRUPTED = 130
 
 def main(argv=None) -> int:
     """Run ``maan ARGV`` (``sys.argv[1:]`` when None, i.e. as the program); the exit status."""
+    import signal
+    import threading
+
+    pressed = []
+
+    def on_ctrl_c(signum, frame):  # the default behaviour, remembered
+        pressed.append(signum)
+        raise KeyboardInterrupt
+
+    own_handler = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_ctrl_c) if own_handler else None
     try:
         code = _main(argv)
     except KeyboardInterrupt:  # Ctrl-C before a command started (imports, parsing)
         print(f"maan: {INTERRUPTED}", file=sys.stderr)
         code = EXIT_INTERRUPTED
-    if argv is None:
-        # the program's work is done and reported: a Ctrl-C while the interpreter shuts down
-        # must not turn this exit status into a death by SIGINT
-        import signal
-
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except Exception:
+        # a KeyboardInterrupt inside an extension module's import surfaces as another error
+        # (e.g. ImportError "initialization failed"): after Ctrl-C it is the interruption
+        if not pressed:
+            raise
+        print(f"maan: {INTERRUPTED}", file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    finally:
+        if own_handler:
+            # as the program, the work is done and reported: a Ctrl-C while the interpreter
+            # shuts down must not turn the exit status into a death by SIGINT
+            restore = previous if previous is not None else signal.default_int_handler
+            signal.signal(signal.SIGINT, signal.SIG_IGN if argv is None else restore)
     return code
 
 
