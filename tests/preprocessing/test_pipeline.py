@@ -134,6 +134,18 @@ def test_bad_file_stops_keeps_finished_subjects_and_rerun_resumes(fake, tmp_path
     assert manifest["n_subjects"] == 3
 
 
+def test_with_two_jobs_a_bad_file_keeps_the_other_subjects_finished_work(fake, tmp_path):
+    """S1 and S2 run at once; S2 fails: S1's finished work (and S3's, when it had already been
+    handed to a worker) is saved before the error is raised, and the rerun completes the store."""
+    dataset = fake(broken={"S2"})
+    with pytest.raises(InvalidInputError, match="S2.dat: not a MAT file"):
+        preprocess("fake", tmp_path, tmp_path / "out", jobs=2, progress=False)
+    saved = set(json.loads((tmp_path / "out" / "manifest.json").read_text())["subjects"])
+    assert "S1" in saved and "S2" not in saved
+    dataset.broken.clear()
+    assert preprocess("fake", tmp_path, tmp_path / "out", jobs=2, progress=False)["n_subjects"] == 3
+
+
 def test_skip_invalid_lists_the_file(fake, tmp_path):
     fake(broken={"S3"})
     manifest = preprocess("fake", tmp_path, tmp_path / "out", skip_invalid=True, progress=False)
