@@ -126,6 +126,13 @@ def test_an_unreadable_manifest_is_rebuilt(tmp_path, caplog):
         caplog.clear()
 
 
+def test_another_programs_manifest_is_never_deleted_without_overwrite(tmp_path):
+    (tmp_path / "manifest.json").write_text('{"name": "my web app"}')
+    with pytest.raises(InvalidInputError, match="manifest.json: not a feature store's manifest.*--overwrite"):
+        FeatureStoreWriter(tmp_path, {"x": 1}, META)
+    assert (tmp_path / "manifest.json").read_text() == '{"name": "my web app"}'
+
+
 @pytest.mark.parametrize("junk", ["{not json", "[]", '{"format": "other"}'])
 def test_overwrite_works_whatever_the_folder_holds(tmp_path, junk):
     writer = FeatureStoreWriter(tmp_path, {"x": 1}, META)

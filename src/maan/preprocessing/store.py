@@ -135,6 +135,9 @@ class FeatureStoreWriter:
                 if problem:
                     raise ValueError(problem)
             except (OSError, ValueError) as exc:
+                if not (self.out / SUBJECT_DIR).is_dir():  # perhaps another program's folder: keep it
+                    raise InvalidInputError(manifest_path, f"not a feature store's manifest ({exc}); choose another "
+                                                           "--out, or pass --overwrite to replace it") from None
                 log.warning("%s is unreadable (%s): rebuilding the store", manifest_path, exc)
                 existing = None
                 self._discard()
