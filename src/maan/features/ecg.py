@@ -136,9 +136,12 @@ def normalize_ecg(ecg) -> np.ndarray:
     q25, med, q75 = np.percentile(finite, [25.0, 50.0, 75.0])
     scale = (q75 - q25) / 1.349
     if not scale > 0:
-        scale = float(np.std(finite))
+        with np.errstate(over="ignore", invalid="ignore"):
+            scale = float(np.std(finite))
+    if not np.isfinite(scale):
+        raise InvalidSignalError("ECG values overflow (corrupt file or wrong unit)")
     tiny = 1e-12 * max(1.0, abs(float(med)))
-    if not np.isfinite(scale) or scale <= tiny:
+    if scale <= tiny:
         raise InvalidSignalError(
             "ECG is flat (constant signal): the electrode is disconnected or the lead is absent"
         )

@@ -361,7 +361,9 @@ def extract_subject(source: SubjectSource, config: PreprocessConfig, skip_invali
         rating_names = rating_names or list(record.ratings)
         values = {t: record.ratings.get(t, np.nan) for t in config.targets}
         # a rating beyond float32 (the store's type) is as unusable as a missing one
-        if any(not (np.isfinite(v) and abs(v) <= np.finfo(np.float32).max) for v in values.values()):
+        with np.errstate(over="ignore", invalid="ignore"):
+            usable = all(np.isfinite(v) and abs(v) <= np.finfo(np.float32).max for v in values.values())
+        if not usable:
             dropped["missing_rating"] = dropped.get("missing_rating", 0) + n
             continue
         threshold = config.label_threshold
