@@ -1,7 +1,7 @@
 """Ablation of the model's parts on real eegmat (subject-held-out): each mechanism off in turn.
 
-    python benchmarks/ablation.py --data ../shared/data/eegmat --seeds 0,1,2,3,4 --out /tmp/ablation
-    python benchmarks/ablation.py --features demo-output/features --seeds 0,1,2 --out /tmp/ablation-synth
+    python benchmarks/ablation.py --data ../shared/data/eegmat --seeds 0,1,2,3,4 --out runs/ablation
+    python benchmarks/ablation.py --features demo-output/features --seeds 0,1,2 --out runs/ablation-synth
 
 With ``--features`` (a store of ``maan demo``'s SYNTHETIC cohort) each variant is cross-validated
 subject-held-out (subject-kfold, 3 folds, the demo's epochs) on arousal and valence instead.
