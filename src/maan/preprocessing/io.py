@@ -41,7 +41,10 @@ def writing(path):
             raise
         text = str(exc)
         code = exc.errno or next((int(m) for m in re.findall(r"errno = (\d+)", text)), None)
-        reason = os.strerror(code) if code else exc.strerror or text.splitlines()[0] if text else type(exc).__name__
+        if code:
+            reason = os.strerror(code)
+        else:
+            reason = exc.strerror or (text.splitlines()[0] if text else type(exc).__name__)
         raise OSError(code, reason, os.fspath(path)) from None
 
 
