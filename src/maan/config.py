@@ -10,10 +10,12 @@ WINDOW_SECONDS = 10.0
 STEP_SECONDS = 10.0
 # DE is computed on sub-windows so that each window is a 2-D (channel x time) map per band.
 SUBWINDOW_SECONDS = 1.0
-# Bounds of every time span a user sets (window, step, sub-window, stimulus length): shorter
-# steps than this make millions of windows per hour, longer spans than a day are a wrong unit.
+# Bounds of every time span a user sets (window, step, sub-window, stimulus length): a shorter
+# span is about one sample at the rates maan reads, a longer one than a day is a wrong unit.
 MIN_SPAN_SECONDS = 0.01
 MAX_SPAN_SECONDS = 86400.0
+# Highest sampling rate (Hz) accepted from an option or a file; above it the value is corrupt.
+MAX_FS = 100_000.0
 
 # --- ECG (paper 3.2) ------------------------------------------------------------------
 # RR intervals of one window, zero-embedded to this fixed length. 32 intervals in 10 s is

@@ -118,7 +118,8 @@ def test_a_modified_subject_file_is_redone_with_a_warning(tmp_path, caplog):
 def test_an_unreadable_manifest_is_rebuilt(tmp_path, caplog):
     writer = FeatureStoreWriter(tmp_path, {"x": 1}, META)
     writer.write_subject(subject("P01", 3))
-    for junk in ("{not json", "[]", '{"format": "maan-features", "subjects": []}', "\udcff"):
+    for junk in ("{not json", "[]", '{"format": "maan-features", "format_version": 2, "subjects": []}',
+                 '{"format": "maan-features", "subjects": {}}', "\udcff"):
         (tmp_path / "manifest.json").write_text(junk, errors="surrogateescape")
         fresh = FeatureStoreWriter(tmp_path, {"x": 1}, META)
         assert fresh.manifest["subjects"] == {} and not fresh.is_done("P01")
@@ -126,11 +127,18 @@ def test_an_unreadable_manifest_is_rebuilt(tmp_path, caplog):
         caplog.clear()
 
 
-def test_another_programs_manifest_is_never_deleted_without_overwrite(tmp_path):
-    (tmp_path / "manifest.json").write_text('{"name": "my web app"}')
-    with pytest.raises(InvalidInputError, match="manifest.json: not a feature store's manifest.*--overwrite"):
+@pytest.mark.parametrize("manifest", ['{"name": "my web app"}', '{"format": "other-tool", "subjects": {}}',
+                                      '{"format": "maan-features", "format_version": 99, "subjects": {}}'])
+def test_another_programs_manifest_is_never_deleted_without_overwrite(tmp_path, manifest):
+    (tmp_path / "manifest.json").write_text(manifest)
+    (tmp_path / "subjects").mkdir()
+    (tmp_path / "subjects" / "user.txt").write_text("mine")
+    with pytest.raises(ConfigMismatchError, match="manifest.json: .*manifest.*--overwrite"):
         FeatureStoreWriter(tmp_path, {"x": 1}, META)
-    assert (tmp_path / "manifest.json").read_text() == '{"name": "my web app"}'
+    assert (tmp_path / "manifest.json").read_text() == manifest
+    assert (tmp_path / "subjects" / "user.txt").read_text() == "mine"
+    FeatureStoreWriter(tmp_path, {"x": 1}, META, overwrite=True)  # replaces the manifest, keeps other files
+    assert (tmp_path / "subjects" / "user.txt").read_text() == "mine"
 
 
 @pytest.mark.parametrize("junk", ["{not json", "[]", '{"format": "other"}'])
@@ -189,6 +197,7 @@ def test_a_store_that_does_not_line_up_is_one_error(tmp_path, key, values, messa
     ({"subjects": {"P01": {"file": "subjects/P01.h5", "windows": -1}}}, "no window count"),
     ({"targets": "arousal"}, "'targets' is not a list"),
     ({"format_version": 99}, "format version 99 is not supported"),
+    ({"format_version": None}, "format version None is not supported"),
 ])
 def test_a_malformed_manifest_is_one_error_naming_it(tmp_path, change, message):
     writer = FeatureStoreWriter(tmp_path, {"x": 1}, META)

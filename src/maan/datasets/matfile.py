@@ -20,8 +20,9 @@ def load_mat(source, path: str | os.PathLike, **kwargs) -> dict:
         raise InvalidInputError(path, "file not found") from None
     except NotImplementedError as e:  # MATLAB v7.3 (HDF5)
         raise InvalidInputError(path, f"unsupported MAT version ({e}); re-save it with save(..., '-v7')") from None
-    except MemoryError:
-        raise
+    except MemoryError:  # a corrupt header can declare an array larger than memory
+        raise InvalidInputError(path, "not enough memory to read it (corrupt, or larger than this machine's "
+                                      "memory)") from None
     except Exception as e:  # truncated, not a MAT file, corrupt stream ...
         raise InvalidInputError(path, f"not a readable MAT file ({type(e).__name__}: {e})") from None
 

@@ -223,8 +223,8 @@ def open_recording(path: Path, preload: bool):
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InvalidInputError(path, f"not a recording MNE can read ({type(exc).__name__}: {reason})") from None
     if any(_TRUNCATED.search(str(w.message)) for w in caught):
-        raise InvalidInputError(path, "truncated recording: the file holds fewer data records than its header "
-                                      "announces (cut or still being written)")
+        raise InvalidInputError(path, "truncated recording: the number of data records in its header does not "
+                                      "match the file size (cut, or still being written)")
     return raw
 
 

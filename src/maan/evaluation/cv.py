@@ -259,7 +259,8 @@ def _train_fold(features, y, target, name, k, train_idx, test_idx, protocol, see
                           batch_size=config.batch_size, balance=config.balance, seed=fold_seed,
                           normalizer=normalizer)
     choices = []  # the recipe's data-dependent choices of this fold, logged with the fold's result
-    shutil.rmtree(out / "logs" / f"fold-{k:02d}" / name, ignore_errors=True)  # an interrupted fit's logs
+    if _rank_zero():
+        shutil.rmtree(out / "logs" / f"fold-{k:02d}" / name, ignore_errors=True)  # an interrupted fit's logs
     fit = fit_module(dm, name, config, fold_seed, recipe, log_dir=out / "logs", log_name=f"fold-{k:02d}/{name}",
                      log=choices.append)
     if not fit.is_global_zero:

@@ -462,7 +462,8 @@ def make_figures(run, out=None, *, fold: int = 0, max_points: int = 2000, seed: 
     check_number("seed (--seed)", seed, 0, 2**32 - 1, integer=True)
     run = Path(run)
     summary, subs = load_run(run)
-    n_folds = min(int(r.get("folds", 1)) for _, r in subs) if subs else 1
+    folds = [r.get("folds") for _, r in subs]
+    n_folds = min((f for f in folds if isinstance(f, int) and f > 0), default=1)
     check_number("fold (--fold, counted from 1)", fold + 1 if isinstance(fold, int) else fold, 1, n_folds,
                  integer=True)
     out = Path(out) if out is not None else run / "figures"

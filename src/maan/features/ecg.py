@@ -15,7 +15,7 @@ Pipeline for one continuous trial segment (detection runs once per segment, not 
 4. Detection with NeuroKit2's ``ecg_findpeaks``: by default ``neurokit`` (the best worst case
    in the benchmark, ectopic beats included); any other NeuroKit2 method, or the ``"consensus"`` of
    :data:`CONSENSUS_METHODS` (a beat is kept where at least 2 of the 3 detectors agree within
-   :data:`CONSENSUS_TOLERANCE_SECONDS`; measured, but worse than ``neurokit`` alone on ectopy).
+   :data:`CONSENSUS_TOLERANCE_SECONDS`; compared in ``docs/benchmarks.md``).
 5. Refinement: each detection moves to the maximum of the polarity-corrected band-passed signal
    within +/- :data:`REFINE_SECONDS`, so all methods report the R-wave apex (energy-envelope
    detectors such as Pan-Tompkins otherwise report a point up to ~100 ms late), then peaks closer

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from maan.config import AMIGOS_EEG_CHANNELS, BANDS, RR_LENGTH, SUBWINDOW_SECONDS, WINDOW_SECONDS
+from maan.config import AMIGOS_EEG_CHANNELS, BANDS, RR_LENGTH, SUBWINDOW_SECONDS, WINDOW_SECONDS, check_number
+from maan.errors import MaanError
 from maan.models.blocks import check_input, input_shape, rr_summary, spatial_pattern
 from maan.models.unet import UNet
 
@@ -36,6 +37,17 @@ class ModelOutput:
     representation: torch.Tensor
     a_ecg: torch.Tensor | None = None
     a_eeg: torch.Tensor | None = None
+
+
+def check_model_kwargs(kwargs: dict) -> None:
+    """Bounds of the architecture options (from a config file or an untrusted checkpoint)."""
+    if "width" in kwargs:
+        check_number("model_kwargs.width", kwargs["width"], 1, 1024, integer=True)
+    if "depth" in kwargs:
+        check_number("model_kwargs.depth", kwargs["depth"], 0, 3, integer=True)  # 14 x 10 EEG maps pool to 1 x 1
+    for key in ("input_skip", "balance_modalities"):
+        if key in kwargs and not isinstance(kwargs[key], bool):
+            raise MaanError(f"model_kwargs.{key} must be true or false; got {kwargs[key]!r}")
 
 
 class ModalityAwareAttention(nn.Module):

@@ -72,8 +72,8 @@ class PreprocessConfig:
             raise MaanError(f"subwindow_seconds (--subwindow) must be <= the window ({self.window_seconds:g} s); "
                             f"got {self.subwindow_seconds:g}")
         C.check_number("threshold (--threshold)", self.threshold, optional=True)
-        C.check_number("rr_length", self.rr_length, 1, integer=True)
-        C.check_number("fs (--fs)", self.fs, 1, 100_000, optional=True)
+        C.check_number("rr_length", self.rr_length, 1, 4096, integer=True)
+        C.check_number("fs (--fs)", self.fs, 1, C.MAX_FS, optional=True)
         if self.fs is not None:
             top = max(hi for _, _, hi in self.bands)
             if not self.fs > 2 * top:
@@ -254,8 +254,6 @@ class TrialWindows:
     reasons: np.ndarray  # (n,) object: "" or the drop reason (nan, ecg_*, eeg_flat)
 
 
-#: Highest sampling rate accepted from a file (Hz); above it the rate field is corrupt.
-MAX_FS = 100_000.0
 #: Lowest ECG rate (Hz): R-peak detection needs its 6-15 Hz QRS band below the Nyquist rate.
 MIN_ECG_FS = 2 * ecg_features.DETECTION_BAND_HZ[1]
 
@@ -265,10 +263,10 @@ def _check_rates(record: Record, config: PreprocessConfig) -> None:
     would otherwise make every trial empty or fail deep inside a filter)."""
     top = max(hi for _, _, hi in config.bands)
     for name, signal, low in (("EEG", record.eeg, 2 * top), ("ECG", record.ecg, MIN_ECG_FS)):
-        if not low < signal.fs <= MAX_FS:
+        if not low < signal.fs <= C.MAX_FS:
             raise InvalidInputError(record.source or None,
                                     f"trial {record.trial}: {name} sampling rate {signal.fs:g} Hz is outside "
-                                    f"({low:g}, {MAX_FS:g}] Hz (the {name} bands need more than {low:g} Hz)")
+                                    f"({low:g}, {C.MAX_FS:g}] Hz (the {name} bands need more than {low:g} Hz)")
 
 
 def trial_windows(record: Record, config: PreprocessConfig) -> TrialWindows:

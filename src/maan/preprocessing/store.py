@@ -22,7 +22,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,18 +126,25 @@ class FeatureStoreWriter:
         if overwrite:
             self._discard()
         elif manifest_path.exists():
+            # rebuilt only when it is unreadable, or maan's and malformed; another program's
+            # manifest (or another store version) is never deleted without --overwrite
             try:
                 existing = _read_json_dict(manifest_path)
-                if existing.get("format") != STORE_FORMAT:
-                    raise ValueError(f"not a {STORE_FORMAT} manifest")
+            except ValueError as exc:
+                broken = f"unreadable ({exc})"
+            else:
+                ours, version = existing.get("format") == STORE_FORMAT, existing.get("format_version")
+                if not ours or (isinstance(version, int) and version != STORE_VERSION):
+                    what = f"format version {existing.get('format_version')!r}" if ours else "not a feature store's"
+                    raise ConfigMismatchError(f"{manifest_path}: {what} manifest (this maan writes version "
+                                              f"{STORE_VERSION}); pass --overwrite to replace it or choose another --out")
                 problem = _manifest_problem(existing)
-                if problem:
-                    raise ValueError(problem)
-            except (OSError, ValueError) as exc:
-                if not (self.out / SUBJECT_DIR).is_dir():  # perhaps another program's folder: keep it
-                    raise InvalidInputError(manifest_path, f"not a feature store's manifest ({exc}); choose another "
-                                                           "--out, or pass --overwrite to replace it") from None
-                log.warning("%s is unreadable (%s): rebuilding the store", manifest_path, exc)
+                broken = f"malformed ({problem})" if problem else None
+            if broken:
+                if not (self.out / SUBJECT_DIR).is_dir():  # nothing of a store beside it: not ours to delete
+                    raise InvalidInputError(manifest_path, f"{broken}; choose another --out, or pass --overwrite "
+                                                           "to replace it")
+                log.warning("%s is %s: rebuilding the store", manifest_path, broken)
                 existing = None
                 self._discard()
         if existing is not None and existing.get("config_hash") != self.hash:
@@ -148,10 +154,6 @@ class FeatureStoreWriter:
                 f"{self.out}: existing features were built with another configuration "
                 f"(differs in: {', '.join(changed) or 'format'}); pass --overwrite to rebuild or choose another --out"
             )
-        if existing is not None and existing.get("format_version") != STORE_VERSION:
-            raise ConfigMismatchError(f"{self.out}: holds a feature store of format version "
-                                      f"{existing.get('format_version')!r}, this maan writes {STORE_VERSION}; "
-                                      "pass --overwrite to rebuild it or choose another --out")
         if existing is not None and not self._verified(existing):
             existing = None
             self._discard()
@@ -180,18 +182,23 @@ class FeatureStoreWriter:
                 del manifest["subjects"][subject]
                 continue
             try:
-                _read_subject(self.out, subject, entry, manifest, manifest.get("targets", []))
+                _read_subject(self.out, subject, entry, manifest, manifest.get("targets", []), hashed=True)
             except _DoesNotLineUp as exc:
                 log.warning("%s: %s (does not line up): rebuilding the store", exc.path, exc.detail)
                 return False
+            except InvalidInputError as exc:
+                log.warning("%s: rebuilding subject %s", exc.reason.split("; ")[0], subject)
+                del manifest["subjects"][subject]
         return True
 
     def _discard(self) -> None:
-        """Remove the store's own files (manifest, subject files, temporary files)."""
+        """Remove the store's own files (manifest, subject files, temporary files); other files
+        in the folder are left alone."""
         (self.out / MANIFEST).unlink(missing_ok=True)
-        shutil.rmtree(self.out / SUBJECT_DIR, ignore_errors=True)
-        for tmp in self.out.glob(f".{MANIFEST}.*.tmp") if self.out.is_dir() else ():
-            tmp.unlink(missing_ok=True)
+        subjects = self.out / SUBJECT_DIR
+        for pattern, folder in (("*.h5", subjects), (".*.tmp", subjects), (f".{MANIFEST}.*.tmp", self.out)):
+            for file in folder.glob(pattern) if folder.is_dir() else ():
+                file.unlink(missing_ok=True)
 
     # -- resume -------------------------------------------------------------------------
     def is_done(self, subject: str) -> bool:
@@ -324,6 +331,8 @@ def _is_shape(value) -> bool:
 
 
 def _manifest_problem(manifest: dict) -> str | None:
+    if manifest.get("format_version") != STORE_VERSION:
+        return "no format version"
     subjects = manifest.get("subjects")
     if not isinstance(subjects, dict):
         return "'subjects' is not a table"
@@ -362,7 +371,7 @@ class _DoesNotLineUp(InvalidInputError):
     """A subject file that matches its hash disagrees with the manifest: the store is broken."""
 
 
-def _read_subject(path: Path, subject: str, entry: dict, manifest: dict, targets) -> dict:
+def _read_subject(path: Path, subject: str, entry: dict, manifest: dict, targets, hashed: bool = False) -> dict:
     """The arrays of one subject file, checked against the manifest (hash, rows, shapes, values).
 
     A file that does not match its size and SHA-256 raises InvalidInputError naming the file
@@ -372,7 +381,7 @@ def _read_subject(path: Path, subject: str, entry: dict, manifest: dict, targets
     import h5py
 
     file = path / entry["file"]
-    problem = _subject_file_problem(path, entry)
+    problem = None if hashed else _subject_file_problem(path, entry)
     if problem:
         raise InvalidInputError(file, f"{problem}; {REBUILD_HINT}")
     out = {}
@@ -390,7 +399,7 @@ def _read_subject(path: Path, subject: str, entry: dict, manifest: dict, targets
             for target in targets:
                 out[f"labels/{target}"] = np.asarray(h5["labels"][target][...])
     except (OSError, KeyError, TypeError, ValueError) as exc:
-        raise mismatch(f"unreadable ({exc})") from None
+        raise InvalidInputError(file, f"unreadable subject file ({exc}); {REBUILD_HINT}") from None
     n = entry["windows"]
     expected = {"ecg": tuple(manifest.get("ecg_shape", ())), "eeg": tuple(manifest.get("eeg_shape", ())),
                 "ratings": (len(manifest.get("rating_names", [])),)}
@@ -398,9 +407,10 @@ def _read_subject(path: Path, subject: str, entry: dict, manifest: dict, targets
         shape = (n, *expected[key]) if key in expected else (n,)
         if values.shape != shape and not (n == 0 and values.shape[:1] == (0,)):
             raise mismatch(f"'{key}' has shape {values.shape}, the manifest says {shape}")
-        if values.dtype.kind not in "biuf" or (values.dtype.kind == "f" and not np.all(np.isfinite(values))):
-            if key != "ratings":
-                raise mismatch(f"'{key}' holds values that are not finite numbers")
+        if values.dtype.kind not in "biuf":
+            raise mismatch(f"'{key}' holds {values.dtype} values, not numbers")
+        if key != "ratings" and values.dtype.kind == "f" and not np.all(np.isfinite(values)):  # a rating may be NaN
+            raise mismatch(f"'{key}' holds values that are not finite numbers")
         if key.startswith("labels/") and not np.isin(values, (0, 1)).all():
             raise mismatch(f"'{key}' holds labels other than 0 and 1")
     return out

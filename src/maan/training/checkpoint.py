@@ -25,8 +25,8 @@ import torch
 from maan.errors import ConfigMismatchError, InvalidInputError, MaanError
 from maan.preprocessing.io import atomic_write_bytes, atomic_write_json
 from maan.models import MODEL_NAMES, build_model
+from maan.models.maan import check_model_kwargs
 from maan.features.normalize import Normalizer
-from maan.training.module import check_model_kwargs
 
 CHECKPOINT_FORMAT = "maan-checkpoint"
 #: one number for the whole format; a change bumps it (after a release, with a migration in one module)

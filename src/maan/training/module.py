@@ -40,6 +40,7 @@ from lightning.pytorch.loggers import CSVLogger
 from maan.config import check_number
 from maan.errors import MaanError
 from maan.models import build_model
+from maan.models.maan import check_model_kwargs
 from maan.training.recipes import Recipe, get_recipe
 
 BALANCE_MODES = ("weights", "sampler", "none")
@@ -56,17 +57,6 @@ def resolve_batch_size(batch_size: int | str, n_fit: int) -> int:
     if batch_size == "auto":
         return int(np.clip(n_fit // MIN_STEPS_PER_EPOCH, MIN_AUTO_BATCH, MAX_AUTO_BATCH))
     return int(batch_size)
-
-
-def check_model_kwargs(kwargs: dict) -> None:
-    """Bounds of the architecture options (from a config file or an untrusted checkpoint)."""
-    if "width" in kwargs:
-        check_number("model_kwargs.width", kwargs["width"], 1, 1024, integer=True)
-    if "depth" in kwargs:
-        check_number("model_kwargs.depth", kwargs["depth"], 0, 3, integer=True)  # 14 x 10 EEG maps pool to 1 x 1
-    for key in ("input_skip", "balance_modalities"):
-        if key in kwargs and not isinstance(kwargs[key], bool):
-            raise MaanError(f"model_kwargs.{key} must be true or false; got {kwargs[key]!r}")
 
 
 #: Lightning accelerators accepted by TrainConfig (``auto`` picks a GPU when there is one).
