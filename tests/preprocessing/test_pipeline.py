@@ -209,3 +209,25 @@ def test_a_trial_shorter_than_one_window_is_listed(fake, tmp_path, monkeypatch):
     manifest = preprocess("fake", tmp_path, tmp_path / "out", progress=False)
     assert manifest["subjects"]["S1"]["short_trials"] == [{"trial": 3, "seconds": 6.0}]
     assert manifest["subjects"]["S2"]["short_trials"] == []
+
+
+def test_a_worker_that_dies_is_one_error_naming_its_file_and_finished_work_is_kept(tmp_path):
+    """A crash inside a library (a segfault in a MAT reader on a corrupt file) kills a worker:
+    the error names the file(s) it was working on, and the other items' results are kept."""
+    from maan.errors import MaanError
+    from maan.preprocessing.parallel import run_parallel
+
+    kept = []
+    items = ["a.mat", "b.mat", "bad.mat"]
+    with pytest.raises(MaanError, match=r"worker process died .* while working on .*bad\.mat"):
+        run_parallel(_crash_on_bad, items, 2, lambda k, result: kept.append(result), describe=items.__getitem__)
+    assert {"A.MAT", "B.MAT"} & set(kept)
+
+
+def _crash_on_bad(item):
+    import os
+    import signal
+
+    if item == "bad.mat":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    return item.upper()

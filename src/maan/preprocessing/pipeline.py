@@ -482,7 +482,7 @@ def preprocess(dataset: str, data, out, config: PreprocessConfig | None = None, 
 
     try:
         run_parallel(partial(_work, config=config, skip_invalid=skip_invalid), todo, jobs,
-                     lambda k, result: accept(todo[k], *result))
+                     lambda k, result: accept(todo[k], *result), describe=lambda k: sources[todo[k]].path)
     finally:
         bar.close()
         _SOURCES = []
