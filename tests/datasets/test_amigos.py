@@ -250,3 +250,19 @@ def test_complex_samples_are_refused_not_cast(tmp_path):
     md["joined_data"][0, 2] = md["joined_data"][0, 2] * (1 + 1j)
     scipy.io.savemat(path, md)
     _expect_invalid(path, "trial 3: joined_data is not real-valued numbers")
+
+
+def test_declared_sizes_that_do_not_fit_are_refused_before_scipy_parses_them(cohort, tmp_path):
+    """SciPy's MAT reader crashes the process on some corrupt files (a dimension or a size made
+    larger than the data); the structure check refuses them first, naming the file."""
+    import struct
+
+    blob = bytearray(cohort[1][0].read_bytes())
+    # the first array's first dimension (after its tag, flags and the dims tag): far too large
+    struct.pack_into("<i", blob, 128 + 8 + 16 + 8, 10**8)
+    path = tmp_path / "Data_Preprocessed_P01.mat"
+    path.write_bytes(bytes(blob))
+    _expect_invalid(path, "not a readable MAT file .corrupt: .*")
+    blob[126:128] = b"XX"  # a v5 file whose byte-order mark is damaged
+    path.write_bytes(bytes(blob))
+    _expect_invalid(path, "header's version or byte order is damaged")
