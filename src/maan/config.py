@@ -68,6 +68,17 @@ DREAMER_RATINGS = ("valence", "arousal", "dominance")
 
 # --- labels ---------------------------------------------------------------------------
 TARGETS = ("arousal", "valence")
+#: the modalities, in the order of every modality mask's axis (n_windows, 2)
+MODALITIES = ("ecg", "eeg")
+
+
+def modality_kind(mask) -> "np.ndarray":
+    """Per window, the modalities its mask (n, 2) marks valid: "ecg+eeg", "ecg", "eeg" or ""."""
+    import numpy as np
+
+    mask = np.asarray(mask, dtype=bool).reshape(-1, len(MODALITIES))
+    names = np.array(["", "eeg", "ecg", "ecg+eeg"], dtype=object)
+    return names[mask[:, 0].astype(int) * 2 + mask[:, 1].astype(int)]
 # high = rating > threshold
 LABEL_THRESHOLDS = {"amigos": 5.0, "dreamer": 3.0}
 

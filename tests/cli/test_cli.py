@@ -125,8 +125,14 @@ def test_bad_files_give_one_line_naming_the_file(cohort, tmp_path, capsys):
         folder.mkdir()
         bad = folder / "Data_Preprocessed_P01.mat"
         make(bad)
-        code, _, err = run(["preprocess", "--dataset", "amigos", "--data", str(folder),
-                            "--out", str(tmp_path / f"out{i}"), "-q"], capsys)
+        argv = ["preprocess", "--dataset", "amigos", "--data", str(folder), "--out", str(tmp_path / f"out{i}"), "-q"]
+        if what == "ECG without beats":  # a partial recording (EEG only) unless both modalities are required
+            code, out, _ = run(argv, capsys)
+            assert code == 0 and "windows kept with one modality" in out, what
+            manifest = json.loads((tmp_path / f"out{i}" / "manifest.json").read_text())
+            assert manifest["subjects"]["P01"]["partial_trials"][0]["missing"] == "ecg"
+            argv = argv + ["--require-all-modalities", "--overwrite"]
+        code, _, err = run(argv, capsys)
         assert code == 2, what
         line = one_line_error(err)
         assert str(bad) in line, (what, line)

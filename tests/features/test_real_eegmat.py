@@ -2,10 +2,10 @@
 EDF+ at 500 Hz, 19 EEG + `EEG A2-A1` + `ECG ECG`), read as a recordings dataset.
 
 Decisions recorded here:
-- Subject02_1.edf has a disconnected ECG lead (noise only): strict preprocessing stops on it
-  with one line naming the file; with skip_invalid its 18 windows are dropped and counted as
-  ``ecg_no_beats`` and the trial is listed in the manifest. So every subject accounts for
-  exactly 18 + 6 windows (kept + dropped), and the drops are asserted exactly.
+- Subject02_1.edf has a disconnected ECG lead (noise only): its 18 windows are kept with EEG
+  only (modality mask [0, 1]), counted as partial ``ecg_no_beats`` and the trial is listed in
+  the manifest's ``partial_trials``. With --require-all-modalities preprocessing stops on it
+  with one line naming the file. So every subject keeps exactly 18 + 6 windows.
 - Every other window is kept: the default R-peak detector finds every beat of the other
   subjects' ECG (with ``rodrigues2021`` Subject01's arithmetic recording lost one window to a
   missed beat, ``ecg_rr_out_of_range``).
@@ -24,11 +24,11 @@ SUBJECTS = ("Subject00", "Subject01", "Subject02", "Subject03")
 REST_WINDOWS, TASK_WINDOWS = 18, 6  # 182 s and 62 s in 10-s windows
 EEG_CHANNELS = ["EEG Fp1", "EEG Fp2", "EEG F3", "EEG F4", "EEG F7", "EEG F8", "EEG T3", "EEG T4", "EEG C3",
                 "EEG C4", "EEG T5", "EEG T6", "EEG P3", "EEG P4", "EEG O1", "EEG O2", "EEG Fz", "EEG Cz", "EEG Pz"]
-# (kept rest windows, kept task windows, drops by reason) per subject
+# (kept rest windows, kept task windows, partial windows by reason) per subject
 EXPECTED = {
     "Subject00": (18, 6, {}),
     "Subject01": (18, 6, {}),
-    "Subject02": (0, 6, {"ecg_no_beats": 18}),
+    "Subject02": (18, 6, {"ecg_no_beats": 18}),
     "Subject03": (18, 6, {}),
 }
 
@@ -45,8 +45,8 @@ def eegmat(tmp_path_factory):
     return data, labels, root
 
 
-def config(labels):
-    return PreprocessConfig(dataset="recordings", labels=str(labels), exclude=("EEG A2-A1",))
+def config(labels, **kwargs):
+    return PreprocessConfig(dataset="recordings", labels=str(labels), exclude=("EEG A2-A1",), **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -60,33 +60,39 @@ def store(eegmat):
 def test_strict_mode_stops_on_the_disconnected_ecg_lead(eegmat, tmp_path):
     data, labels, _ = eegmat
     with pytest.raises(InvalidInputError, match=r"Subject02_1\.edf: trial 1: ECG has no detectable beats"):
-        preprocess("recordings", data, tmp_path / "strict", config(labels), progress=False)
+        preprocess("recordings", data, tmp_path / "strict", config(labels, require_all_modalities=True),
+                   progress=False)
 
 
 def test_window_counts_and_drops_are_exact(store):
     manifest, features = store
     assert manifest["targets"] == ["task"] and list(features.labels) == ["task"]
     assert manifest["config"]["fs"] == 128.0 and manifest["config"]["exclude"] == ["EEG A2-A1"]
-    for subject, (rest, task, dropped) in EXPECTED.items():
+    for subject, (rest, task, partial) in EXPECTED.items():
         entry = manifest["subjects"][subject]
-        assert entry["dropped"] == dropped, subject
-        assert entry["windows"] + sum(entry["dropped"].values()) == REST_WINDOWS + TASK_WINDOWS
+        assert entry["dropped"] == {} and entry["partial"] == partial, subject
+        assert entry["windows"] == REST_WINDOWS + TASK_WINDOWS
         mine = features.subject == subject
         assert (mine & (features.task == 0)).sum() == rest, subject
         assert (mine & (features.task == 1)).sum() == task, subject
         np.testing.assert_array_equal(features.trial[mine], 1 + features.task[mine])
         assert [fp["path"].rsplit("/", 1)[-1] for fp in entry["inputs"]] == \
             ["labels.csv", f"{subject}_1.edf", f"{subject}_2.edf"]
-    assert manifest["subjects"]["Subject02"]["invalid_trials"] == [
-        {"trial": 1, "reason": "ECG has no detectable beats (flat or absent lead)"}]
-    assert manifest["windows"] == sum(r + t for r, t, _ in EXPECTED.values()) == 78
+    assert manifest["subjects"]["Subject02"]["invalid_trials"] == []
+    assert manifest["subjects"]["Subject02"]["partial_trials"] == [
+        {"trial": 1, "missing": "ecg", "reason": "ecg_no_beats", "windows": 18}]
+    assert manifest["windows"] == sum(r + t for r, t, _ in EXPECTED.values()) == 96
+    assert manifest["partial"] == {"ecg_no_beats": 18} and manifest["partial_windows"] == 18
+    dead = (features.subject == "Subject02") & (features.task == 0)
+    np.testing.assert_array_equal(features.modality_mask, np.column_stack([~dead, np.ones(96, bool)]))
+    assert not features.ecg[dead].any()  # no beats: nothing stored as if it were an RR series
 
 
 def test_shapes_come_from_the_recordings(store):
     manifest, features = store
     assert manifest["eeg_channels"] == EEG_CHANNELS and manifest["ecg_channels"] == ["ECG ECG"]
-    assert manifest["eeg_shape"] == [4, 19, 10] and features.eeg.shape == (78, 4, 19, 10)
-    assert features.ecg.shape == (78, 1, 32)
+    assert manifest["eeg_shape"] == [4, 19, 10] and features.eeg.shape == (96, 4, 19, 10)
+    assert features.ecg.shape == (96, 1, 32)
     # EEG in µV (as AMIGOS/DREAMER): DE of a few-µV band signal is around 0-5 nats, not log(1e-6)
     assert np.all(np.isfinite(features.eeg)) and -2 < np.median(features.eeg) < 6
 

@@ -78,14 +78,18 @@ def test_cli_writes_the_csv_and_flags_windows_without_ecg(trained, tmp_path, cap
     good = str(eegmat_file("Subject03_2.edf"))
     assert _cli(["predict", "--checkpoint", str(ckpt_path), "--input", bad, good, "--out", str(out), "--step", "5"]) == 0
     rows = list(csv.DictReader(out.open()))
-    assert list(rows[0]) == ["file", "window_start", "window_end", "prob_task", "pred_task", "heart_rate_bpm", "flags"]
+    assert list(rows[0]) == ["file", "window_start", "window_end", "prob_task", "pred_task", "heart_rate_bpm",
+                             "modalities", "flags"]
     first = [r for r in rows if r["file"] == bad]
     second = [r for r in rows if r["file"] == good]
     assert len(first) == 35 and len(second) == 11  # (182 - 10) / 5 + 1, (62 - 10) / 5 + 1
-    assert all(r["flags"] == "ecg_no_beats" and r["prob_task"] == "" and r["pred_task"] == "" for r in first)
-    assert all(r["flags"] == "" and 0 <= float(r["prob_task"]) <= 1 and r["pred_task"] in ("0", "1") for r in second)
+    # the dead ECG lead: predicted from the EEG, flagged with the ECG's reason
+    assert all(r["flags"] == "ecg_no_beats" and r["modalities"] == "eeg" and 0 <= float(r["prob_task"]) <= 1
+               and r["pred_task"] in ("0", "1") and r["heart_rate_bpm"] == "" for r in first)
+    assert all(r["flags"] == "" and r["modalities"] == "ecg+eeg" and 0 <= float(r["prob_task"]) <= 1
+               and r["pred_task"] in ("0", "1") for r in second)
     assert [float(r["window_start"]) for r in second[:3]] == [0.0, 5.0, 10.0]
-    assert "46 windows from 2 file(s), 35 flagged" in capsys.readouterr().err
+    assert "46 windows from 2 file(s), 35 predicted from one modality, 0 with neither" in capsys.readouterr().err
 
 
 def test_missing_channels_are_named(trained):
@@ -116,7 +120,7 @@ def test_one_checkpoint_per_target(trained, tmp_path):
     result = predict([ckpt_path, other], eegmat_file("Subject03_2.edf"))
     assert result.targets == ("task", "arithmetic")
     assert list(result.rows()[0]) == ["file", "window_start", "window_end", "prob_task", "prob_arithmetic",
-                                      "pred_task", "pred_arithmetic", "heart_rate_bpm", "flags"]
+                                      "pred_task", "pred_arithmetic", "heart_rate_bpm", "modalities", "flags"]
     np.testing.assert_array_equal(result.prob["task"], result.prob["arithmetic"])
     with pytest.raises(MaanError, match="several checkpoints predict task"):
         predict([ckpt_path, ckpt_path], eegmat_file("Subject03_2.edf"))

@@ -228,8 +228,9 @@ def test_the_classifier_reads_the_pooled_inputs_and_the_spatial_pattern():
     torch.testing.assert_close(features[:, :r], out.representation)
     torch.testing.assert_close(features[:, r], x_ecg.mean(-1)[:, 0])
     torch.testing.assert_close(features[:, r + 1:r + 1 + n_de], x_eeg.mean(-1).flatten(1))
-    torch.testing.assert_close(features[:, r + 1 + n_de:], spatial_pattern(x_eeg.mean(-1)).flatten(1))
-    assert features.shape[1] == r + model.skip_size
+    torch.testing.assert_close(features[:, r + 1 + n_de:-2], spatial_pattern(x_eeg.mean(-1)).flatten(1))
+    torch.testing.assert_close(features[:, -2:], torch.ones(3, 2))  # the modality mask: both valid
+    assert features.shape[1] == r + model.skip_size + 2
 
 
 @pytest.mark.parametrize("name", ["maan", "base"])
@@ -238,7 +239,7 @@ def test_modality_balance_raises_the_small_ecg_block_to_the_eeg_blocks_total(nam
     model = build_model(name, input_skip=input_skip, balance_modalities=True, **SMALL)
     total = model.classifier[0].in_features
     ecg_block = model.ecg_branch.out_channels + (1 if input_skip else 0)  # branch output (+ pooled RR)
-    eeg_block = total - ecg_block
+    eeg_block = total - ecg_block - model.mask_inputs  # the mask's two inputs are no modality's
     assert model.balance_modalities is True and model.config["balance_modalities"] is True
     assert model.ecg_scale * ecg_block == pytest.approx(eeg_block)
     assert model.eeg_scale == 1.0  # the larger block keeps the scale it has without the balance
@@ -322,3 +323,38 @@ def test_grid_input_skip_averages_each_bands_sub_window_planes():
         assert not torch.allclose(model(x_ecg[..., torch.randperm(32)] * 2, x_eeg), out)  # the ECG mean counts
     with pytest.raises(ValueError, match="grid_bands=3 does not divide the 40 planes"):
         MAAN((1, 32), (40, 9, 9), grid_bands=3, **SMALL)
+
+
+@pytest.mark.parametrize("name", ["maan", "base"])
+def test_a_missing_modality_does_not_reach_the_output(name):
+    """A window whose mask marks a modality missing gets the same logits whatever that
+    modality's input holds (garbage, zeros, another window's), and mask None means complete."""
+    torch.manual_seed(0)
+    model = build_model(name, **SMALL).eval()
+    x_ecg, x_eeg = inputs(4)
+    other_ecg, other_eeg = inputs(4, seed=1)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x_ecg, x_eeg), model(x_ecg, x_eeg, torch.ones(4, 2)))
+        for mask, swapped in ((torch.tensor([[0.0, 1.0]] * 4), (other_ecg * 1e3, x_eeg)),
+                              (torch.tensor([[1.0, 0.0]] * 4), (x_ecg, other_eeg - 50.0))):
+            out = model.forward_with_details(x_ecg, x_eeg, mask)
+            torch.testing.assert_close(out.logits, model(*swapped, mask))
+            assert torch.equal(out.mask, mask)
+        # and the missing modality does change the output (the mask is read, not ignored)
+        assert not torch.allclose(model(x_ecg, x_eeg), model(x_ecg, x_eeg, torch.tensor([[0.0, 1.0]] * 4)))
+
+
+def test_the_mask_must_match_the_batch():
+    model = build_model("maan", **SMALL)
+    x_ecg, x_eeg = inputs(3)
+    with pytest.raises(ValueError, match="mask must be"):
+        model(x_ecg, x_eeg, torch.ones(2, 2))
+
+
+@pytest.mark.parametrize("name, mask, usable", [("maan", [[1, 0], [0, 1], [1, 1]], [1, 1, 1]),
+                                                 ("ecg-only", [[1, 0], [0, 1], [1, 1]], [1, 0, 1]),
+                                                 ("eeg-only", [[1, 0], [0, 1], [1, 1]], [0, 1, 1])])
+def test_has_input(name, mask, usable):
+    from maan.models import has_input, model_modalities
+
+    np.testing.assert_array_equal(has_input(model_modalities(name), np.array(mask, bool)), np.array(usable, bool))

@@ -13,10 +13,13 @@ SMALL = dict(width=4, depth=1)
 def run_both(model, path, batch, with_details):
     torch.manual_seed(batch)
     x_ecg, x_eeg = torch.randn(batch, *model.ecg_shape), torch.randn(batch, *model.eeg_shape)
+    # the modality mask is an input: complete windows and windows without ECG or without EEG
+    mask = torch.tensor([[1.0, 1.0], [0.0, 1.0], [1.0, 0.0]]).repeat(batch, 1)[:batch]
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    onnx_outputs = session.run(None, {"ecg": x_ecg.numpy(), "eeg": x_eeg.numpy()})
+    assert [i.name for i in session.get_inputs()] == ["ecg", "eeg", "mask"]
+    onnx_outputs = session.run(None, {"ecg": x_ecg.numpy(), "eeg": x_eeg.numpy(), "mask": mask.numpy()})
     with torch.no_grad():
-        details = model.forward_with_details(x_ecg, x_eeg)
+        details = model.forward_with_details(x_ecg, x_eeg, mask)
     names = onnx_output_names(model, with_details)
     assert [o.name for o in session.get_outputs()] == names
     return [(getattr(details, name).numpy(), got) for name, got in zip(names, onnx_outputs)]

@@ -45,9 +45,24 @@ def test_nan_stretches_drop_exactly_the_windows_they_touch():
     record = make_record(seconds=62.0)
     record.eeg.data[:, int(25.5 * 128):int(26 * 128)] = np.nan  # window 2 (20-30 s)
     record.ecg.data[:, int(41 * 128):int(52 * 128)] = np.nan  # windows 4 and 5 on both leads
-    out = extract_trial(record, PreprocessConfig(dataset="amigos"))
+    out = extract_trial(record, PreprocessConfig(dataset="amigos", require_all_modalities=True))
     np.testing.assert_allclose(out.window_start, [0, 10, 30])
     assert out.dropped == {"nan": 3}
+    # by default a window keeps the modality that is valid, and its mask says which
+    out = extract_trial(record, PreprocessConfig(dataset="amigos"))
+    np.testing.assert_allclose(out.window_start, [0, 10, 20, 30, 40, 50])
+    np.testing.assert_array_equal(out.modality_mask, [[1, 1], [1, 1], [1, 0], [1, 1], [0, 1], [0, 1]])
+    assert out.dropped == {} and out.partial == {"eeg_nan": 1, "ecg_nan": 2}
+    assert not out.eeg[2].any() and not out.ecg[4:].any()  # a missing modality's features are zeros
+
+
+def test_a_window_with_neither_modality_is_dropped():
+    record = make_record(seconds=30.0)
+    record.eeg.data[:, int(12 * 128):int(13 * 128)] = np.nan
+    record.ecg.data[:, int(15 * 128):int(16 * 128)] = np.nan
+    out = extract_trial(record, PreprocessConfig(dataset="amigos"))
+    np.testing.assert_allclose(out.window_start, [0, 20])
+    assert out.dropped == {"nan": 1} and out.partial == {}
 
 
 def test_a_dead_ecg_lead_falls_back_to_the_other():
@@ -60,8 +75,11 @@ def test_a_dead_ecg_lead_falls_back_to_the_other():
 def test_flat_eeg_channel_is_counted():
     record = make_record(seconds=30.0)
     record.eeg.data[3, 1280:2560] = 0.0
-    out = extract_trial(record, PreprocessConfig(dataset="amigos"))
+    out = extract_trial(record, PreprocessConfig(dataset="amigos", require_all_modalities=True))
     assert out.dropped == {"eeg_flat": 1} and len(out.window_start) == 2
+    out = extract_trial(record, PreprocessConfig(dataset="amigos"))
+    assert out.dropped == {} and out.partial == {"eeg_flat": 1} and len(out.window_start) == 3
+    np.testing.assert_array_equal(out.modality_mask[:, 1], [True, False, True])
 
 
 def test_topographic_layout():
@@ -154,12 +172,29 @@ def test_skip_invalid_lists_the_file(fake, tmp_path):
 
 
 def test_trial_without_beats_is_bad_input_unless_skipped(fake, tmp_path):
+    """With --require-all-modalities a trial without beats is a bad input (today's strict mode)."""
     fake(bad_trial="S1")
+    strict = PreprocessConfig(dataset="fake", require_all_modalities=True)
     with pytest.raises(InvalidInputError, match="trial 2: ECG has no detectable beats"):
-        preprocess("fake", tmp_path, tmp_path / "a", progress=False)
-    manifest = preprocess("fake", tmp_path, tmp_path / "b", skip_invalid=True, progress=False)
+        preprocess("fake", tmp_path, tmp_path / "a", strict, progress=False)
+    manifest = preprocess("fake", tmp_path, tmp_path / "b", strict, skip_invalid=True, progress=False)
     assert manifest["subjects"]["S1"]["invalid_trials"] == [{"trial": 2, "reason": "ECG has no detectable beats (flat or absent lead)"}]
     assert manifest["dropped"] == {"ecg_no_beats": 2}
+
+
+def test_trial_without_beats_is_a_partial_recording(fake, tmp_path):
+    """By default its windows are kept with EEG only, counted and listed in the manifest."""
+    fake(bad_trial="S1")
+    manifest = preprocess("fake", tmp_path, tmp_path / "b", progress=False)
+    entry = manifest["subjects"]["S1"]
+    assert entry["invalid_trials"] == [] and manifest["dropped"] == {}
+    assert entry["partial_trials"] == [{"trial": 2, "missing": "ecg", "reason": "ecg_no_beats", "windows": 2}]
+    assert manifest["partial"] == {"ecg_no_beats": 2} and manifest["partial_windows"] == 2
+    features = load_features(tmp_path / "b")
+    assert features.modality_mask.shape == (len(features), 2)
+    partial = ~features.modality_mask[:, 0]
+    assert partial.sum() == 2 and set(features.trial[partial]) == {2} and set(features.subject[partial]) == {"S1"}
+    assert features.modality_mask[:, 1].all() and not features.ecg[partial].any()
 
 
 def test_parallel_equals_serial(fake, tmp_path):
@@ -189,10 +224,17 @@ def test_garbage_eeg_is_dropped_and_counted_never_zero_filled(value, reason):
 
     record = make_record(seconds=60.0)
     record.eeg.data[2, int(25 * 128):int(25 * 128) + 10] = value  # window 3 (20-30 s)
-    out = extract_trial(record, PreprocessConfig(dataset="amigos"))
+    out = extract_trial(record, PreprocessConfig(dataset="amigos", require_all_modalities=True))
     assert set(out.dropped) == {reason} and 1 <= out.dropped[reason] <= 3
     assert {0.0, 50.0} <= set(out.window_start) and 20.0 not in set(out.window_start)
     assert np.isfinite(out.eeg).all() and DE_RANGE_NATS[0] < out.eeg.min() and out.eeg.max() < DE_RANGE_NATS[1]
+    # by default those windows keep their ECG; their EEG is masked (zeros), never garbage
+    out = extract_trial(record, PreprocessConfig(dataset="amigos"))
+    bad = ~out.modality_mask[:, 1]
+    assert set(out.partial) == {reason} and 1 <= bad.sum() <= 3 and out.modality_mask[:, 0].all()
+    assert not out.eeg[bad].any()
+    good = out.eeg[~bad]
+    assert np.isfinite(good).all() and DE_RANGE_NATS[0] < good.min() and good.max() < DE_RANGE_NATS[1]
 
 
 def test_a_trial_shorter_than_one_window_is_listed(fake, tmp_path, monkeypatch):

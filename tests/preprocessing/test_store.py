@@ -5,7 +5,7 @@ import pytest
 
 from maan import load_features
 from maan.errors import ConfigMismatchError, InvalidInputError
-from maan.preprocessing.store import FeatureStoreWriter, SubjectFeatures
+from maan.preprocessing.store import STORE_VERSION, FeatureStoreWriter, SubjectFeatures
 from maan.preprocessing.io import atomic_write_json
 
 
@@ -118,7 +118,7 @@ def test_a_modified_subject_file_is_redone_with_a_warning(tmp_path, caplog):
 def test_an_unreadable_manifest_is_rebuilt(tmp_path, caplog):
     writer = FeatureStoreWriter(tmp_path, {"x": 1}, META)
     writer.write_subject(subject("P01", 3))
-    for junk in ("{not json", "[]", '{"format": "maan-features", "format_version": 2, "subjects": []}',
+    for junk in ("{not json", "[]", f'{{"format": "maan-features", "format_version": {STORE_VERSION}, "subjects": []}}',
                  '{"format": "maan-features", "subjects": {}}', "\udcff"):
         (tmp_path / "manifest.json").write_text(junk, errors="surrogateescape")
         fresh = FeatureStoreWriter(tmp_path, {"x": 1}, META)

@@ -107,18 +107,18 @@ def test_input_noise_changes_training_only():
     y = torch.zeros(8, dtype=torch.long)
     module.log = lambda *a, **k: None
     module.eval()
-    clean = module._loss((x_ecg, x_eeg, y))[0]
+    clean = module._loss((x_ecg, x_eeg, torch.ones(len(y), 2), y))[0]
     torch.manual_seed(1)
-    noisy = module.training_step((x_ecg, x_eeg, y), 0)
+    noisy = module.training_step((x_ecg, x_eeg, torch.ones(len(y), 2), y), 0)
     assert not torch.isclose(clean, noisy)
     quiet = EmotionModule("base", (1, 32), (4, 14, 10), input_noise=0.0).eval()
     quiet.load_state_dict(module.state_dict())
     quiet.log = lambda *a, **k: None
-    assert torch.isclose(quiet.training_step((x_ecg, x_eeg, y), 0), clean)
+    assert torch.isclose(quiet.training_step((x_ecg, x_eeg, torch.ones(len(y), 2), y), 0), clean)
     # validation sees the inputs as they are
     logged = {}
     module.log = lambda name, value, **k: logged.setdefault(name, value)
-    module.validation_step((x_ecg, x_eeg, y), 0)
+    module.validation_step((x_ecg, x_eeg, torch.ones(len(y), 2), y), 0)
     assert torch.isclose(logged["val_loss"], clean)
 
 
@@ -161,7 +161,7 @@ def test_mixup_loss_is_the_mixed_cross_entropy():
     x_ecg, x_eeg = torch.randn(6, 1, 32), torch.randn(6, 4, 14, 10)
     y = torch.tensor([0, 1, 0, 1, 1, 0])
     torch.manual_seed(3)
-    loss = module.training_step((x_ecg, x_eeg, y), 0)
+    loss = module.training_step((x_ecg, x_eeg, torch.ones(len(y), 2), y), 0)
     # the same draws by hand: the weight, then the permutation
     torch.manual_seed(3)
     lam = float(torch.distributions.Beta(0.4, 0.4).sample())
@@ -172,7 +172,7 @@ def test_mixup_loss_is_the_mixed_cross_entropy():
                 + (1 - lam) * torch.nn.functional.cross_entropy(logits, y[perm], weight=weight))
     assert 0.0 < lam < 1.0 and not torch.equal(perm, torch.arange(6))
     assert torch.isclose(loss, expected)
-    assert not torch.isclose(loss, module._loss((x_ecg, x_eeg, y))[0])
+    assert not torch.isclose(loss, module._loss((x_ecg, x_eeg, torch.ones(len(y), 2), y))[0])
     # the logged training accuracy is against the mixed labels, weighted like the loss
     predicted = logits.argmax(1)
     mixed_acc = lam * (predicted == y).float().mean() + (1 - lam) * (predicted == y[perm]).float().mean()
@@ -188,8 +188,8 @@ def test_mixup_of_identical_windows_changes_nothing(alpha, label, seed):
     x_ecg, x_eeg = torch.randn(1, 1, 32).expand(5, 1, 32), torch.randn(1, 4, 14, 10).expand(5, 4, 14, 10)
     y = torch.full((5,), label)
     torch.manual_seed(seed)
-    mixed = module.training_step((x_ecg, x_eeg, y), 0)
-    assert torch.isclose(mixed, module._loss((x_ecg, x_eeg, y))[0], atol=1e-6)
+    mixed = module.training_step((x_ecg, x_eeg, torch.ones(len(y), 2), y), 0)
+    assert torch.isclose(mixed, module._loss((x_ecg, x_eeg, torch.ones(len(y), 2), y))[0], atol=1e-6)
 
 
 # --- rr_skip="auto": heart_rate_effect and resolve_rr_skip ---------------------------------------
@@ -286,3 +286,32 @@ def test_fit_resolves_rr_skip_auto_from_the_training_windows(labels_follow_heart
     fit = fit_module(dm, "maan", TrainConfig(epochs=1, min_epochs=1, accelerator="cpu"), seed=0,
                      recipe="cross-subject")
     assert fit.module.model.rr_skip == expected
+
+
+def test_modality_dropout_drops_one_modality_of_complete_windows_in_training_only():
+    torch.manual_seed(0)
+    module = _quiet(EmotionModule("maan", (1, 32), (4, 14, 10), modality_dropout=1.0))
+    seen = []
+    original = module.model.forward
+
+    def spy(x_ecg, x_eeg, mask=None):
+        seen.append((x_ecg.clone(), x_eeg.clone(), mask.clone()))
+        return original(x_ecg, x_eeg, mask)
+
+    module.model.forward = spy
+    x_ecg, x_eeg = torch.randn(64, 1, 32), torch.randn(64, 4, 14, 10)
+    mask = torch.ones(64, 2)
+    mask[:4, 0] = 0.0  # windows that miss their ECG in the store stay as they are
+    y = torch.randint(0, 2, (64,))
+    module.training_step((x_ecg, x_eeg, mask, y), 0)
+    got_ecg, got_eeg, got = seen[-1]
+    assert torch.equal(got[:4], mask[:4])
+    assert torch.equal(got[4:].sum(dim=1), torch.ones(60))  # p = 1: exactly one modality left
+    assert 10 < int((got[4:, 0] == 0).sum()) < 50  # ECG or EEG, equally likely
+    assert not got_ecg[got[:, 0] == 0].any() and not got_eeg[got[:, 1] == 0].any()  # zeroed, as a dead lead
+    torch.testing.assert_close(got_eeg[got[:, 1] == 1], x_eeg[got[:, 1] == 1])
+    module.validation_step((x_ecg, x_eeg, mask, y), 0)  # validation sees the windows as they are
+    assert torch.equal(seen[-1][2], mask)
+    single = _quiet(EmotionModule("ecg-only", (1, 32), (4, 14, 10), modality_dropout=1.0))
+    batch = (x_ecg, x_eeg, torch.ones(64, 2), y)
+    assert single._drop_modalities(batch) is batch  # one modality: nothing to drop

@@ -55,7 +55,7 @@ def _preprocess_config(dataset: str, args):
 
     kwargs = dict(dataset=dataset, window_seconds=args.window, step_seconds=args.step,
                   subwindow_seconds=args.subwindow, de_method=args.de_method, layout=args.layout,
-                  threshold=args.threshold)
+                  threshold=args.threshold, require_all_modalities=args.require_all_modalities)
     # recordings-only options, passed only when given (PreprocessConfig refuses them elsewhere)
     for name in ("labels", "ecg_channel", "exclude", "fs"):
         if getattr(args, name, None) is not None:
@@ -71,6 +71,9 @@ def _summary(manifest: dict, out) -> str:
     lines = [
         f"Features of {manifest.get('n_subjects', 0)} subjects ({manifest.get('dataset')}, {kind}) in {out}",
         f"  windows kept: {manifest.get('windows', 0)}; dropped: {dropped}",
+        *([f"  windows kept with one modality: {manifest['partial_windows']} ("
+           + ", ".join(f"{k}: {v}" for k, v in manifest.get("partial", {}).items()) + ")"]
+          if manifest.get("partial_windows") else []),
         f"  ECG input shape {tuple(manifest.get('ecg_shape', ()))}, EEG input shape {tuple(manifest.get('eeg_shape', ()))}",
     ]
     if manifest.get("invalid_inputs"):
@@ -198,6 +201,9 @@ def add_commands(sub, parser_class=argparse.ArgumentParser) -> None:
     p.add_argument("--skip-invalid", action="store_true",
                    help="skip (and list in the manifest) bad files/trials instead of stopping")
     p.add_argument("--overwrite", action="store_true", help="rebuild a store made with another configuration")
+    p.add_argument("--require-all-modalities", action="store_true",
+                   help="keep only windows with valid ECG and EEG (default: also windows with one valid modality, "
+                        "marked in the store's modality mask)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_preprocess_options(p)
     p.set_defaults(func=cmd_preprocess)

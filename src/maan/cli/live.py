@@ -32,7 +32,8 @@ def cmd_predict(args) -> int:
               "statistics (--recipe paper)", file=sys.stderr)
     result = predict(predictor, args.input, step=args.step, per_window=args.per_window,
                      normalize_with=args.normalize_with or None)
-    flagged = sum(1 for f in result.flags if f)
+    partial = sum(1 for m in result.modalities if m in ("ecg", "eeg"))
+    unpredicted = sum(1 for m in result.modalities if not m)
     if args.out:
         result.to_csv(args.out)
     else:
@@ -43,7 +44,8 @@ def cmd_predict(args) -> int:
         for row in result.rows():
             writer.writerow({k: "" if v is None else v for k, v in row.items()})
     if not args.quiet:
-        print(f"{len(result)} windows from {len(args.input)} file(s), {flagged} flagged (not predicted)"
+        print(f"{len(result)} windows from {len(args.input)} file(s), {partial} predicted from one modality, "
+              f"{unpredicted} with neither (not predicted)"
               + (f"; predictions: {args.out}" if args.out else ""), file=sys.stderr)
     return 0
 
@@ -75,8 +77,9 @@ def add_commands(sub, parser_class=argparse.ArgumentParser) -> None:
                        description="Apply checkpoints (one per target, from train or cv) to recordings MNE reads "
                        "(EDF, BDF, FIF, BrainVision...): the checkpoint's preprocessing (rate, channels, bands, "
                        "window, normalisation) is repeated exactly. Writes one row per window: file, window "
-                       "start/end (s), prob_<target>, pred_<target>, heart_rate_bpm, flags (windows with NaN, "
-                       "no valid ECG beats or flat EEG are flagged, not predicted). Checkpoints trained with "
+                       "start/end (s), prob_<target>, pred_<target>, heart_rate_bpm, modalities, flags (a window whose "
+                       "ECG or EEG is invalid is predicted from the other and flagged; with neither, it is not "
+                       "predicted). Checkpoints trained with "
                        "--recipe cross-subject standardise each file with its own windows (transductive).")
     p.add_argument("--checkpoint", required=True, action="append", metavar="PT",
                    help="NAME.pt (with NAME.json) or its folder; repeat for several targets")
@@ -99,7 +102,7 @@ def add_commands(sub, parser_class=argparse.ArgumentParser) -> None:
                        description="Connect to an LSL stream (mne-lsl) holding the checkpoint's ECG and EEG "
                        "channels and, every --step seconds of data, predict on the most recent window; print one "
                        "JSON line per prediction (time, window_start, window_end in LSL time, latency_s, "
-                       "prob_<target>, pred_<target>, heart_rate_bpm, flags). Bounded memory (a ring buffer of "
+                       "prob_<target>, pred_<target>, heart_rate_bpm, modalities, flags). Bounded memory (a ring buffer of "
                        "one window plus a margin); a stream that stops is reported on stderr and reconnected; "
                        "Ctrl-C exits cleanly.")
     p.add_argument("--checkpoint", required=True, action="append", metavar="PT",

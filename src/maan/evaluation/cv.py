@@ -8,7 +8,9 @@ A CV run folder ``RUN/`` holds::
     folds/fold-KK/MODEL.pt|.json  the fold's checkpoint (state_dict + configuration)
     folds/fold-KK/MODEL.predictions.npz  test windows: store indices, labels, P(high), representation
                                   and attention masks (maan.evaluation.predictions; before the result)
-    folds/fold-KK/MODEL.result.json  the fold's test metrics (written after the checkpoint)
+    folds/fold-KK/MODEL.result.json  the fold's test metrics, on all windows and on each kind of
+                                  window (``by_modalities``: ecg+eeg, ecg, eeg), with counts
+                                  (written after the checkpoint)
     logs/fold-KK/MODEL/metrics.csv   Lightning's CSV log (train/val loss and accuracy per epoch)
     results.json                  everything above, summarised (mean ± std over folds)
 
@@ -18,6 +20,11 @@ configuration is refused (``ConfigMismatchError``) unless ``overwrite``.
 
 Each (fold, model) is seeded with ``seed + fold`` (weights, batch order, inner validation
 split), so a resumed run gives the same numbers as an uninterrupted one.
+
+Windows that miss a modality (the store's modality mask) are trained on and tested like the
+others. A single-modality model learns from the windows holding its modality; on a test window
+without it, it has no input and predicts the training majority (score: the training prior), as
+the majority baseline does (``n_without_input`` counts them).
 """
 from __future__ import annotations
 
@@ -31,10 +38,13 @@ from pathlib import Path
 import numpy as np
 
 from maan.errors import ConfigMismatchError, InvalidInputError, MaanError
-from maan.evaluation.metrics import binary_metrics, summarize
+from maan.config import modality_kind
+from maan.evaluation.metrics import binary_metrics, metrics_by_modalities, pool_by_modalities, summarize
 from maan.features.normalize import Normalizer, informative_train_idx, layout_of
 from maan.preprocessing.io import atomic_write_json, config_hash, package_versions
-from maan.training.baselines import BASELINES, LOGISTIC_BASELINES, baseline_features, logistic_baseline, majority_baseline
+from maan.models import has_input, model_modalities
+from maan.training.baselines import (BASELINES, LOGISTIC_BASELINES, baseline_features, logistic_baseline,
+                                     majority_baseline, present_features)
 from maan.training.checkpoint import load_checkpoint, save_checkpoint, versions
 from maan.training.module import TrainConfig
 from maan.training.recipes import Recipe
@@ -120,8 +130,9 @@ def _read_json(path: Path):
 
 
 _METRIC_KEYS = ("acc", "sen", "spe")
-_RESULT_KEYS = ("n_train", "n_fit", "n_val", "n_test", "epochs", "best_epoch", "seconds", "checkpoint")
-_BASELINE_KEYS = ("n_train", "n_test", "train_balance", "test_balance", *BASELINES)
+_RESULT_KEYS = ("n_train", "n_fit", "n_val", "n_test", "epochs", "best_epoch", "seconds", "checkpoint",
+                "by_modalities")
+_BASELINE_KEYS = ("n_train", "n_test", "train_balance", "test_balance", "by_modalities", *BASELINES)
 
 
 def _has_metrics(record) -> bool:
@@ -213,16 +224,20 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
                 if pooled is None:
                     pooled = {b: baseline_features(b, features.ecg, features.eeg, layout, n_bands)
                               for b in LOGISTIC_BASELINES}
+                    present = {b: present_features(b, pooled[b], features.modality_mask) for b in LOGISTIC_BASELINES}
+                kinds = modality_kind(features.modality_mask[test_idx])
                 y_train, y_test = y[train_idx], y[test_idx]
                 record = {"fold": k, "n_train": int(len(train_idx)), "n_test": int(len(test_idx)),
                           "train_balance": class_balance(y_train), "test_balance": class_balance(y_test),
                           "left_out_subjects": left_out}
                 pred, score = majority_baseline(y[fold_idx], len(test_idx))  # no normalisation: every window
                 record["majority"] = binary_metrics(y_test, pred, score)
+                record["by_modalities"] = {"majority": metrics_by_modalities(y_test, score, kinds)}
                 for b in LOGISTIC_BASELINES:
                     pred, score = logistic_baseline(pooled[b], y, train_idx, test_idx, normalize, features.subject,
-                                                    seed)
+                                                    seed, present[b])
                     record[b] = binary_metrics(y_test, pred, score)
+                    record["by_modalities"][b] = metrics_by_modalities(y_test, score, kinds)
                 atomic_write_json(fdir / "baselines.json", record)
             for name in models:
                 if (k, name) not in todo:
@@ -252,12 +267,18 @@ def _train_fold(features, y, target, name, k, train_idx, test_idx, protocol, see
     from maan.evaluation.predictions import model_details, predictions_path, save_predictions
 
     fold_seed = seed + k
+    modalities = model_modalities(name)
+    mask = features.modality_mask
+    train_idx = train_idx[has_input(modalities, mask[train_idx])]  # a single-modality model: its windows
+    if len(train_idx) == 0:
+        raise MaanError(f"fold {k + 1}: no training window holds {' or '.join(m.upper() for m in modalities)}; "
+                        f"the {name} model has nothing to learn from")
     fit_idx, val_idx = inner_split(protocol, train_idx, y, features.subject, features.trial,
                                    config.val_fraction, fold_seed)
     normalizer = subject_normalizer if subject_normalizer is not None else Normalizer("train", layout, n_bands)
     dm = WindowDataModule(features.ecg, features.eeg, y, features.subject, fit_idx, val_idx, test_idx,
                           batch_size=config.batch_size, balance=config.balance, seed=fold_seed,
-                          normalizer=normalizer)
+                          normalizer=normalizer, modality_mask=mask)
     choices = []  # the recipe's data-dependent choices of this fold, logged with the fold's result
     if _rank_zero():
         shutil.rmtree(out / "logs" / f"fold-{k:02d}" / name, ignore_errors=True)  # an interrupted fit's logs
@@ -265,8 +286,10 @@ def _train_fold(features, y, target, name, k, train_idx, test_idx, protocol, see
                      log=choices.append)
     if not fit.is_global_zero:
         return None
-    ecg_t, eeg_t, y_t = dm.test_arrays()
-    score = predict_proba(fit.module, ecg_t, eeg_t)
+    ecg_t, eeg_t, mask_t, y_t = dm.test_arrays()
+    usable = has_input(modalities, mask_t)
+    score = np.full(len(y_t), float(y[train_idx].mean()))  # no input: the training prior (see the module)
+    score[usable] = predict_proba(fit.module, ecg_t[usable], eeg_t[usable], mask_t[usable])
     metrics = binary_metrics(y_t, (score >= 0.5).astype(int), score)
     training = {**config.to_dict(), "recipe": recipe.name, "seed": fold_seed, "fold": k, "protocol": protocol, "n_fit": int(len(fit_idx)),
                 "n_val": int(len(val_idx)), "epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch,
@@ -276,12 +299,14 @@ def _train_fold(features, y, target, name, k, train_idx, test_idx, protocol, see
     # test predictions, representation and masks for ROC / t-SNE / attention figures; before the
     # result file, which marks the (fold, model) finished
     save_predictions(predictions_path(fdir, name), test_idx=test_idx, y_true=y_t, score=score,
-                     details=model_details(fit.module.model, ecg_t, eeg_t))
+                     details=model_details(fit.module.model, ecg_t, eeg_t, mask_t), modality_mask=mask_t)
     result = {"fold": k, "model": name, "metrics": metrics, "n_train": int(len(train_idx)),
               "n_fit": int(len(fit_idx)), "n_val": int(len(val_idx)), "n_test": int(len(test_idx)),
               "epochs": fit.epochs_run, "best_epoch": fit.best_epoch, "batch_size": fit.batch_size,
               "best_val_loss": None if not np.isfinite(fit.best_val_loss) else round(fit.best_val_loss, 6),
-              "seconds": round(fit.seconds, 3), "checkpoint": f"folds/fold-{k:02d}/{name}.pt"}
+              "seconds": round(fit.seconds, 3), "checkpoint": f"folds/fold-{k:02d}/{name}.pt",
+              "by_modalities": metrics_by_modalities(y_t, score, modality_kind(mask_t)),
+              "n_without_input": int((~usable).sum())}
     if fit.module.model.input_skip and fit.module.model.ecg_branch is not None:
         result["rr_skip"] = fit.module.model.rr_skip  # what the recipe built this fold's model with
     if choices:
@@ -292,7 +317,15 @@ def _train_fold(features, y, target, name, k, train_idx, test_idx, protocol, see
 
 
 def _entry(per_fold: list[dict]) -> dict:
-    return {"metrics": summarize(per_fold), "per_fold": per_fold}
+    """A model's summary: metrics over folds, pooled metrics per kind of window, the folds."""
+    return {"metrics": summarize(per_fold), "by_modalities": pool_by_modalities([f.get("by_modalities") for f in per_fold]),
+            "per_fold": per_fold}
+
+
+def _kind_counts(mask) -> dict:
+    """{kind: windows} of a store's modality mask ("ecg+eeg", "ecg", "eeg")."""
+    names, counts = np.unique(modality_kind(mask).astype(str), return_counts=True)
+    return {str(k): int(v) for k, v in zip(names, counts)}
 
 
 def _training_record(config: TrainConfig, recipe: Recipe) -> dict:
@@ -315,14 +348,16 @@ def collect_cv(out, features, features_path, target, models, protocol, n_folds, 
         balances.append({"fold": k, "train": base["train_balance"], "test": base["test_balance"],
                          "left_out_subjects": base.get("left_out_subjects", [])})
         for b in BASELINES:
-            per_model[b].append({"fold": k, **base[b], "n_train": base["n_train"], "n_test": base["n_test"]})
+            per_model[b].append({"fold": k, **base[b], "n_train": base["n_train"], "n_test": base["n_test"],
+                                 "by_modalities": base.get("by_modalities", {}).get(b, {})})
         for m in models:
             r = _fold_file(fdir / f"{m}.result.json", "result")
             if r is None:
                 raise MaanError(f"{fdir}: results of {m} missing; rerun the same command to finish the run")
             per_model[m].append({"fold": k, **r["metrics"], **{key: r[key] for key in (
                 "n_train", "n_fit", "n_val", "n_test", "epochs", "best_epoch", "seconds", "checkpoint")},
-                "batch_size": r.get("batch_size"), **{key: r[key] for key in ("rr_skip", "recipe_log") if key in r}})
+                "batch_size": r.get("batch_size"), **{key: r[key] for key in (
+                    "rr_skip", "recipe_log", "by_modalities", "n_without_input") if key in r}})
     y = np.asarray(features.labels[target]).astype(int)
     manifest = features.manifest
     return {
@@ -342,6 +377,7 @@ def collect_cv(out, features, features_path, target, models, protocol, n_folds, 
         "n_subjects": int(len(np.unique(features.subject))),
         "class_balance": {**class_balance(y), "per_fold": balances},
         "training": _training_record(config, recipe),
+        "modality_windows": _kind_counts(features.modality_mask),
         "models": {m: _entry(per_model[m]) for m in per_model},
         "training_seconds": round(sum(f.get("seconds", 0.0) for m in models for f in per_model[m]), 2),
     }
@@ -413,7 +449,10 @@ def evaluate_model(checkpoint, features, target: str | None = None) -> dict:
     ckpt.check_store(features.manifest)
     target = target or ckpt.target
     y = check_target(features, target)
-    score = ckpt.predict_proba(features.ecg, features.eeg, features.subject)
+    score = ckpt.predict_proba(features.ecg, features.eeg, features.subject, features.modality_mask)
+    usable = np.isfinite(score)  # a single-modality model has no input on windows without its modality
+    y, kinds = y[usable], modality_kind(features.modality_mask[usable])
+    score = score[usable]
     metrics = binary_metrics(y, (score >= 0.5).astype(int), score)
     prior = ckpt.meta.get("training", {}).get("train_balance", {}).get("high_fraction")
     majority = None
@@ -423,4 +462,6 @@ def evaluate_model(checkpoint, features, target: str | None = None) -> dict:
     return {"checkpoint": str(ckpt.path), "model": ckpt.model_name, "trained_on": ckpt.meta["store"],
             "dataset": features.dataset, "synthetic": features.synthetic, "data_label": data_label(features.manifest),
             "features": features_path, "target": target, "class_balance": class_balance(y),
-            "normalize": ckpt.normalizer.mode, "metrics": metrics, "majority": majority, "versions": versions()}
+            "normalize": ckpt.normalizer.mode, "metrics": metrics, "majority": majority,
+            "by_modalities": metrics_by_modalities(y, score, kinds), "n_without_input": int((~usable).sum()),
+            "versions": versions()}

@@ -19,6 +19,11 @@ key                       definition
 ``confusion`` is ``[[TN, FP], [FN, TP]]`` (rows: true 0/1, columns: predicted 0/1).
 ``summarize`` gives the mean and the population standard deviation (ddof=0, numpy's default)
 over the folds where a metric is defined.
+
+Windows that miss a modality: :func:`metrics_by_modalities` gives the metrics of every kind of
+window (``ecg+eeg`` complete, ``ecg`` or ``eeg`` alone) besides all of them, each with its count,
+and :func:`pool_by_modalities` sums them over folds (pooled confusion matrices: a kind may occur
+in a single fold).
 """
 from __future__ import annotations
 
@@ -78,4 +83,35 @@ def summarize(per_fold: list[dict]) -> dict:
     confusions = [np.asarray(f["confusion"]) for f in per_fold if "confusion" in f]
     if confusions:
         out["confusion"] = np.sum(confusions, axis=0).astype(int).tolist()
+    return out
+
+
+def metrics_by_modalities(y_true, score, kinds) -> dict:
+    """{kind: metrics} for "all" windows and each kind present ("ecg+eeg", "ecg", "eeg"; see
+    :func:`maan.config.modality_kind`), predicted class = score >= 0.5."""
+    y_true, score, kinds = np.asarray(y_true).astype(int), np.asarray(score, dtype=np.float64), np.asarray(kinds)
+    out = {"all": binary_metrics(y_true, (score >= 0.5).astype(int), score)}
+    for kind in ("ecg+eeg", "ecg", "eeg"):
+        rows = kinds == kind
+        if rows.any():
+            out[kind] = binary_metrics(y_true[rows], (score[rows] >= 0.5).astype(int), score[rows])
+    return out
+
+
+def pool_by_modalities(per_fold: list[dict]) -> dict:
+    """{kind: {"n", "acc", "balanced_accuracy", "confusion", "folds"}} of per-fold
+    :func:`metrics_by_modalities` results, from the summed confusion matrices."""
+    out = {}
+    for fold in per_fold:
+        for kind, m in (fold or {}).items():
+            entry = out.setdefault(kind, {"confusion": np.zeros((2, 2), np.int64), "folds": 0})
+            entry["confusion"] += np.asarray(m["confusion"], dtype=np.int64)
+            entry["folds"] += 1
+    for entry in out.values():
+        cm = entry["confusion"]
+        recalls = [cm[i, i] / cm[i].sum() for i in (0, 1) if cm[i].sum()]
+        entry["n"] = int(cm.sum())
+        entry["acc"] = float(np.trace(cm) / cm.sum()) if cm.sum() else None
+        entry["balanced_accuracy"] = float(np.mean(recalls)) if recalls else None
+        entry["confusion"] = cm.astype(int).tolist()
     return out

@@ -13,6 +13,7 @@ key               dtype        meaning
                                ``input_skip`` left out)
 ``a_ecg``         float32      (n, C_ecg) fusion-attention ECG channel mask (MAAN only)
 ``a_eeg``         float32      (n, C_eeg) fusion-attention EEG channel mask (MAAN only)
+``modality_mask`` bool         (n, 2) the windows' valid modalities (ECG, EEG)
 ================  ===========  ================================================================
 
 """
@@ -27,24 +28,28 @@ from maan.errors import MaanError
 from maan.preprocessing.io import atomic_write_bytes
 
 SUFFIX = ".predictions.npz"
-KEYS = ("test_idx", "y_true", "score", "representation", "a_ecg", "a_eeg")
+KEYS = ("test_idx", "y_true", "score", "representation", "a_ecg", "a_eeg", "modality_mask")
 
 
 def predictions_path(fold_dir, model: str) -> Path:
     return Path(fold_dir) / f"{model}{SUFFIX}"
 
 
-def model_details(model, ecg: np.ndarray, eeg: np.ndarray, batch_size: int = 1024) -> dict:
-    """P(high), representation and masks of normalised windows (eval mode, CPU)."""
+def model_details(model, ecg: np.ndarray, eeg: np.ndarray, mask: np.ndarray | None = None,
+                  batch_size: int = 1024) -> dict:
+    """P(high), representation and attention masks of normalised windows (eval mode, CPU);
+    ``mask`` (n, 2): the windows' valid modalities."""
     import torch
 
     model = model.cpu().eval()
+    mask = np.ones((len(ecg), 2), np.float32) if mask is None else np.asarray(mask, dtype=np.float32)
     parts: dict[str, list] = {"score": [], "representation": [], "a_ecg": [], "a_eeg": []}
     with torch.no_grad():
         for start in range(0, len(ecg), batch_size):
             x_ecg = torch.from_numpy(np.ascontiguousarray(ecg[start:start + batch_size]))
             x_eeg = torch.from_numpy(np.ascontiguousarray(eeg[start:start + batch_size]))
-            out = model.forward_with_details(x_ecg, x_eeg)
+            m = torch.from_numpy(np.ascontiguousarray(mask[start:start + batch_size]))
+            out = model.forward_with_details(x_ecg, x_eeg, m)
             parts["score"].append(torch.softmax(out.logits, dim=1)[:, 1].numpy())
             parts["representation"].append(out.representation.numpy())
             if out.a_ecg is not None:
@@ -54,10 +59,12 @@ def model_details(model, ecg: np.ndarray, eeg: np.ndarray, batch_size: int = 102
     return {k: np.concatenate(v).astype(np.float32) for k, v in parts.items() if v}
 
 
-def save_predictions(path, *, test_idx, y_true, score, details: dict) -> Path:
+def save_predictions(path, *, test_idx, y_true, score, details: dict, modality_mask=None) -> Path:
     """Write the .npz atomically (``details`` from :func:`model_details`; its score is not used)."""
     arrays = {"test_idx": np.asarray(test_idx, dtype=np.int64), "y_true": np.asarray(y_true, dtype=np.int8),
               "score": np.asarray(score, dtype=np.float32)}
+    if modality_mask is not None:
+        arrays["modality_mask"] = np.asarray(modality_mask, dtype=bool)
     for key in ("representation", "a_ecg", "a_eeg"):
         if key in details:
             arrays[key] = np.asarray(details[key], dtype=np.float32)

@@ -11,6 +11,10 @@ Statistics (the lead's design, and what the checkpoint stores):
   for the ``grid`` layout (n, bands*sub-windows, 9, 9) a (bands, 1, 9, 9) array (grid cells
   without an electrode are constant 0 and stay 0). A standard deviation below 1e-8 counts as 1.
 
+Missing modalities: ``mask`` (n, 2), the store's modality mask (valid ECG, valid EEG), keeps
+windows without a valid EEG out of the EEG statistics (an invalid ECG has no beats, so it never
+counts), and a missing modality's inputs are 0 after normalisation, whatever was stored.
+
 Modes (``--normalize``):
 
 * ``train`` (default): one set of statistics fitted on the training windows of the fold only
@@ -23,6 +27,7 @@ Modes (``--normalize``):
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -60,24 +65,36 @@ class Stats:
     n_windows: int = 0
 
     @classmethod
-    def fit(cls, ecg: np.ndarray, eeg: np.ndarray, layout: str = "channels", n_bands: int = 4) -> "Stats":
+    def fit(cls, ecg: np.ndarray, eeg: np.ndarray, layout: str = "channels", n_bands: int = 4,
+            mask: np.ndarray | None = None) -> "Stats":
         if len(ecg) == 0:
             raise MaanError("cannot fit normalisation statistics on zero windows")
-        beats = ecg[ecg != 0].astype(np.float64)
+        mask = full_mask(len(ecg)) if mask is None else np.asarray(mask, dtype=bool)
+        beats = ecg[mask[:, 0]]
+        beats = beats[beats != 0].astype(np.float64)
         ecg_mean = float(beats.mean()) if beats.size else 0.0
         ecg_std = float(_safe_std(beats.std())) if beats.size > 1 else 1.0
-        view = _eeg_view(eeg, layout, n_bands).astype(np.float64)
+        view = _eeg_view(eeg, layout, n_bands)[mask[:, 1]].astype(np.float64)
         axes = (0, 2) if layout == "grid" else (0, 3)
-        mean = view.mean(axis=axes, keepdims=True)[0]
-        std = _safe_std(view.std(axis=axes, keepdims=True))[0]
+        if len(view):
+            mean = view.mean(axis=axes, keepdims=True)[0]
+            std = _safe_std(view.std(axis=axes, keepdims=True))[0]
+        else:  # no valid EEG window: nothing to standardise (every EEG input is masked)
+            shape = list(_eeg_view(eeg[:1], layout, n_bands).shape[1:])
+            shape[axes[1] - 1] = 1
+            mean, std = np.zeros(shape), np.ones(shape)
         return cls(ecg_mean, ecg_std, mean.astype(np.float32), std.astype(np.float32), int(len(ecg)))
 
-    def apply(self, ecg: np.ndarray, eeg: np.ndarray, layout: str = "channels", n_bands: int = 4
-              ) -> tuple[np.ndarray, np.ndarray]:
+    def apply(self, ecg: np.ndarray, eeg: np.ndarray, layout: str = "channels", n_bands: int = 4,
+              mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         ecg = np.asarray(ecg, dtype=np.float32)
         ecg_out = np.where(ecg != 0, (ecg - self.ecg_mean) / self.ecg_std, 0.0).astype(np.float32)
         view = _eeg_view(np.asarray(eeg, dtype=np.float32), layout, n_bands)
         eeg_out = ((view - self.eeg_mean) / self.eeg_std).astype(np.float32).reshape(np.shape(eeg))
+        if mask is not None:  # a missing modality is 0, whatever was stored for it
+            mask = np.asarray(mask, dtype=bool)
+            ecg_out[~mask[:, 0]] = 0.0
+            eeg_out[~mask[:, 1]] = 0.0
         return ecg_out, eeg_out
 
     def to_dict(self) -> dict:
@@ -117,24 +134,27 @@ class Normalizer:
         if self.mode not in NORMALIZE_MODES:
             raise MaanError(f"unknown normalisation {self.mode!r}; choose one of {', '.join(NORMALIZE_MODES)}")
 
-    def fit(self, ecg, eeg, subject=None, fit_idx=None) -> "Normalizer":
+    def fit(self, ecg, eeg, subject=None, fit_idx=None, mask=None) -> "Normalizer":
+        mask = full_mask(len(ecg)) if mask is None else np.asarray(mask, dtype=bool)
         if self.mode == "train":
             idx = np.arange(len(ecg)) if fit_idx is None else np.asarray(fit_idx)
-            self.global_stats = Stats.fit(ecg[idx], eeg[idx], self.layout, self.n_bands)
+            self.global_stats = Stats.fit(ecg[idx], eeg[idx], self.layout, self.n_bands, mask[idx])
         else:
             if subject is None:
                 raise MaanError("subject normalisation needs the subject of every window")
             subject = np.asarray(subject)
             for s in np.unique(subject):
                 rows = subject == s
-                self.subject_stats[str(s)] = Stats.fit(ecg[rows], eeg[rows], self.layout, self.n_bands)
+                self.subject_stats[str(s)] = Stats.fit(ecg[rows], eeg[rows], self.layout, self.n_bands, mask[rows])
         return self
 
-    def transform(self, ecg, eeg, subject=None) -> tuple[np.ndarray, np.ndarray]:
+    def transform(self, ecg, eeg, subject=None, mask=None) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised (ecg, eeg); ``mask`` (n, 2): a missing modality's inputs become 0."""
+        mask = full_mask(len(ecg)) if mask is None else np.asarray(mask, dtype=bool)
         if self.mode == "train":
             if self.global_stats is None:
                 raise MaanError("normaliser used before fit")
-            return self.global_stats.apply(ecg, eeg, self.layout, self.n_bands)
+            return self.global_stats.apply(ecg, eeg, self.layout, self.n_bands, mask)
         if subject is None:
             raise MaanError("subject normalisation needs the subject of every window")
         subject = np.asarray(subject)
@@ -144,8 +164,8 @@ class Normalizer:
             rows = subject == s
             stats = self.subject_stats.get(str(s))
             if stats is None:
-                stats = Stats.fit(ecg[rows], eeg[rows], self.layout, self.n_bands)
-            ecg_out[rows], eeg_out[rows] = stats.apply(ecg[rows], eeg[rows], self.layout, self.n_bands)
+                stats = Stats.fit(ecg[rows], eeg[rows], self.layout, self.n_bands, mask[rows])
+            ecg_out[rows], eeg_out[rows] = stats.apply(ecg[rows], eeg[rows], self.layout, self.n_bands, mask[rows])
         return ecg_out, eeg_out
 
     def to_dict(self) -> dict:
@@ -169,19 +189,33 @@ class Normalizer:
         return self
 
 
+def full_mask(n: int) -> np.ndarray:
+    """The modality mask (n, 2) of n complete windows."""
+    return np.ones((int(n), 2), dtype=bool)
+
+
 def layout_of(manifest: dict) -> tuple[str, int]:
     """(layout, number of bands) of a feature store, from its manifest."""
     config = manifest.get("config", {})
     return str(config.get("layout", "channels")), int(len(config.get("bands", [])) or 4)
 
 
-def standardize_by_group(x: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """z-score the columns of ``x`` within each group (subject), for ``--normalize subject``."""
+def standardize_by_group(x: np.ndarray, groups: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
+    """z-score the columns of ``x`` within each group (subject), for ``--normalize subject``.
+
+    ``present`` (same shape as ``x``, bool): only present entries set a group's statistics, and
+    absent ones become 0, the group's mean (a missing modality's features)."""
     x = np.asarray(x, dtype=np.float64)
-    out = np.empty_like(x)
+    present = np.ones(x.shape, bool) if present is None else np.asarray(present, dtype=bool)
+    out = np.zeros_like(x)
     for g in np.unique(groups):
         rows = groups == g
-        out[rows] = (x[rows] - x[rows].mean(axis=0)) / _safe_std(x[rows].std(axis=0))
+        values = np.where(present[rows], x[rows], np.nan)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a column with no present entry in the group
+            mean, std = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
+        z = (x[rows] - np.nan_to_num(mean)) / _safe_std(np.nan_to_num(std))
+        out[rows] = np.where(present[rows], z, 0.0)
     return out
 
 

@@ -18,11 +18,16 @@ Windows
     rate first and then resampled and filtered alone, exactly as ``maan stream`` does with its
     ring buffer; the two modes differ slightly at window edges (filter and resampling
     transients), which is why the live test compares ``maan stream`` with per-window mode.
-Invalid windows
-    A window with NaN (``BAD_`` annotations), no usable ECG beats, implausible RR intervals or
-    a flat, non-finite or out-of-range EEG is not predicted: its probabilities are NaN (empty in the CSV), its
-    predicted class -1 (empty in the CSV) and ``flags`` names the reason (the pipeline's drop
-    reasons: ``nan``, ``ecg_no_beats``, ``ecg_rr_out_of_range``..., ``eeg_flat``, ``eeg_not_finite``, ``eeg_out_of_range``).
+Windows that miss a modality
+    A window's ECG is invalid with NaN (``BAD_`` annotations), no usable beats or implausible RR
+    intervals; its EEG with NaN or a flat, non-finite or out-of-range channel. A window with one
+    valid modality is predicted from it: ``modalities`` says which were used (``ecg+eeg``,
+    ``eeg``, ``ecg``) and ``flags`` names what is wrong with the other (the pipeline's reasons:
+    ``ecg_nan``, ``ecg_no_beats``, ``ecg_rr_out_of_range``, ``eeg_nan``, ``eeg_flat``,
+    ``eeg_not_finite``, ``eeg_out_of_range``). A window with neither is not predicted: its
+    ``modalities`` is empty, its probabilities NaN (empty in the CSV), its predicted class -1
+    (empty in the CSV). A single-modality checkpoint (``ecg-only``/``eeg-only``) predicts only
+    windows that hold its modality.
 Normalisation
     ``train`` checkpoints use the statistics stored in the checkpoint. ``subject`` checkpoints
     (trained with ``--recipe cross-subject``) standardise each recording with the statistics of
@@ -41,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from maan.config import check_number
+from maan.config import check_number, modality_kind
 from maan.errors import ConfigMismatchError, InvalidInputError, MaanError
 
 #: preprocessing settings that must agree between checkpoints applied together
@@ -163,25 +168,32 @@ class Predictor:
         return trial_windows(record, config)
 
     # -- scoring -------------------------------------------------------------------------
-    def probabilities(self, ecg, eeg, reference=None) -> dict:
-        """{target: P(high)} of valid raw windows. ``subject`` checkpoints standardise with
-        ``reference`` = (ecg, eeg) windows of the same subject (default: the windows given)."""
+    def probabilities(self, ecg, eeg, mask=None, reference=None) -> dict:
+        """{target: P(high)} of raw windows whose valid modalities ``mask`` (n, 2) marks (None:
+        all valid); NaN where a checkpoint has no input (:func:`~maan.models.has_input`).
+        ``subject`` checkpoints standardise with ``reference`` = (ecg, eeg, mask) windows of the
+        same subject (default: the windows given)."""
+        from maan.models import has_input
         from maan.training.module import predict_proba
         from maan.features.normalize import Stats
 
+        mask = np.ones((len(ecg), 2), bool) if mask is None else np.asarray(mask, dtype=bool)
         out = {}
         for ckpt in self.checkpoints:
             norm = ckpt.normalizer
-            if len(ecg) == 0:
-                out[ckpt.target] = np.zeros(0, np.float32)
+            score = np.full(len(ecg), np.nan)
+            usable = has_input(ckpt.modalities, mask)
+            out[ckpt.target] = score
+            if not usable.any():
                 continue
             if norm.mode == "train":
-                ecg_n, eeg_n = norm.transform(ecg, eeg)
+                ecg_n, eeg_n = norm.transform(ecg, eeg, mask=mask)
             else:
-                ref_ecg, ref_eeg = reference if reference is not None else (ecg, eeg)
-                stats = Stats.fit(np.asarray(ref_ecg), np.asarray(ref_eeg), norm.layout, norm.n_bands)
-                ecg_n, eeg_n = stats.apply(ecg, eeg, norm.layout, norm.n_bands)
-            out[ckpt.target] = predict_proba(ckpt.model, ecg_n, eeg_n)
+                ref_ecg, ref_eeg, ref_mask = reference if reference is not None else (ecg, eeg, mask)
+                stats = Stats.fit(np.asarray(ref_ecg), np.asarray(ref_eeg), norm.layout, norm.n_bands,
+                                  np.asarray(ref_mask, dtype=bool))
+                ecg_n, eeg_n = stats.apply(ecg, eeg, norm.layout, norm.n_bands, mask)
+            score[usable] = predict_proba(ckpt.model, ecg_n[usable], eeg_n[usable], mask[usable])
         return out
 
 
@@ -196,7 +208,8 @@ class Predictions:
     prob: dict = field(default_factory=dict)  # target -> (n,) P(high); NaN for flagged windows
     pred: dict = field(default_factory=dict)  # target -> (n,) 0/1; -1 for flagged windows
     heart_rate_bpm: np.ndarray = field(default_factory=lambda: np.zeros(0))  # NaN without valid ECG
-    flags: list = field(default_factory=list)  # (n,) "" or the reason the window was not predicted
+    modalities: list = field(default_factory=list)  # (n,) "ecg+eeg", "eeg", "ecg" or "" (neither valid)
+    flags: list = field(default_factory=list)  # (n,) "" or what is wrong with the window
 
     def __len__(self) -> int:
         return len(self.file)
@@ -204,7 +217,7 @@ class Predictions:
     @property
     def columns(self) -> list:
         return (["file", "window_start", "window_end"] + [f"prob_{t}" for t in self.targets]
-                + [f"pred_{t}" for t in self.targets] + ["heart_rate_bpm", "flags"])
+                + [f"pred_{t}" for t in self.targets] + ["heart_rate_bpm", "modalities", "flags"])
 
     def rows(self) -> list[dict]:
         """One dict per window (None for undefined values), keys as :attr:`columns`."""
@@ -218,6 +231,7 @@ class Predictions:
             row.update({f"prob_{t}": num(self.prob[t][i]) for t in self.targets})
             row.update({f"pred_{t}": None if self.pred[t][i] < 0 else int(self.pred[t][i]) for t in self.targets})
             row["heart_rate_bpm"] = num(self.heart_rate_bpm[i], 2)
+            row["modalities"] = self.modalities[i]
             row["flags"] = self.flags[i]
             out.append(row)
         return out
@@ -263,13 +277,13 @@ def _open_input(item):
 
 
 def _file_windows(predictor: Predictor, raw, name: str, step, per_window: bool, starts):
-    """(TrialWindows-like arrays) of one input: ecg, eeg, window_start, reasons."""
+    """(TrialWindows-like arrays) of one input: ecg, eeg, window_start, reasons, modality mask."""
     from maan.features.windows import window_starts
 
     if starts is None and not per_window:
         record = predictor.record(raw, where=name, copy=False)
         w = predictor.windows(record, step)
-        return w.ecg, w.eeg, w.window_start, w.reasons
+        return w.ecg, w.eeg, w.window_start, w.flags, w.modality_mask
     # per-window: cut each window at the recording's rate, then preprocess it alone
     predictor.channels(list(raw.ch_names), raw.get_channel_types(), name)  # clear error before any work
     sfreq = float(raw.info["sfreq"])
@@ -284,35 +298,38 @@ def _file_windows(predictor: Predictor, raw, name: str, step, per_window: bool, 
         raise MaanError(f"{name}: window start {starts[bad][0]:g} s is outside the recording "
                         f"({raw.n_times / sfreq:g} s, windows of {predictor.window_seconds:g} s)")
     raw.load_data(verbose="error")
-    ecg, eeg, reasons = [], [], []
+    ecg, eeg, reasons, masks = [], [], [], []
     for a in idx:
         record = predictor.record(_window_raw(raw, int(a), n), where=name, copy=False)
         w = predictor.windows(record, predictor.window_seconds)
         ecg.append(w.ecg[:1])
         eeg.append(w.eeg[:1])
-        reasons.append(w.reasons[0] if len(w.reasons) else "nan")
+        reasons.append(w.flags[0] if len(w.reasons) else "nan")
+        masks.append(w.modality_mask[:1] if len(w.reasons) else np.zeros((1, 2), bool))
     if not len(idx):
         shape = predictor.checkpoints[0].meta["eeg_shape"]
         return (np.zeros((0, 1, predictor.config.rr_length), np.float32), np.zeros((0, *shape), np.float32),
-                starts, np.zeros(0, object))
-    return np.concatenate(ecg), np.concatenate(eeg), idx / sfreq, np.asarray(reasons, dtype=object)
+                starts, np.zeros(0, object), np.zeros((0, 2), bool))
+    return (np.concatenate(ecg), np.concatenate(eeg), idx / sfreq, np.asarray(reasons, dtype=object),
+            np.concatenate(masks))
 
 
-def _reference_windows(predictor: Predictor, normalize_with) -> tuple[np.ndarray, np.ndarray]:
-    """(ecg, eeg) of the valid windows of the recordings given as ``normalize_with``."""
+def _reference_windows(predictor: Predictor, normalize_with) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ecg, eeg, mask) of the windows (with a valid modality) of the recordings given as ``normalize_with``."""
     items = normalize_with if isinstance(normalize_with, (list, tuple)) else [normalize_with]
-    ecg, eeg, names = [], [], []
+    ecg, eeg, masks, names = [], [], [], []
     for item in items:
         raw, name = _open_input(item)
-        e, g, _, reasons = _file_windows(predictor, raw, name, None, False, None)
-        valid = reasons == ""
+        e, g, _, _, mask = _file_windows(predictor, raw, name, None, False, None)
+        valid = mask.any(axis=1)
         ecg.append(e[valid])
         eeg.append(g[valid])
+        masks.append(mask[valid])
         names.append(name)
-    ecg, eeg = np.concatenate(ecg), np.concatenate(eeg)
+    ecg, eeg, mask = np.concatenate(ecg), np.concatenate(eeg), np.concatenate(masks)
     if not len(ecg):
         raise MaanError(f"{', '.join(names)}: no valid window to normalise with (--normalize-with)")
-    return ecg, eeg
+    return ecg, eeg, mask
 
 
 def predict(checkpoints, raw_or_path, *, step: float | None = None, per_window: bool = False,
@@ -339,21 +356,19 @@ def predict(checkpoints, raw_or_path, *, step: float | None = None, per_window: 
     if normalize_with is not None and "subject" in predictor.normalize.values():
         reference = _reference_windows(predictor, normalize_with)
     result = Predictions(targets=predictor.targets)
-    files, starts_all, hr_all, flags_all = [], [], [], []
+    files, starts_all, hr_all, flags_all, kinds_all = [], [], [], [], []
     probs = {t: [] for t in predictor.targets}
     for item in inputs:
         raw, name = _open_input(item)
-        ecg, eeg, starts, reasons = _file_windows(predictor, raw, name, step, per_window, window_starts)
-        valid = reasons == ""
-        p = predictor.probabilities(ecg[valid], eeg[valid], reference=reference)
+        ecg, eeg, starts, reasons, mask = _file_windows(predictor, raw, name, step, per_window, window_starts)
+        p = predictor.probabilities(ecg, eeg, mask, reference=reference)
         for t in predictor.targets:
-            full = np.full(len(starts), np.nan)
-            full[valid] = p[t]
-            probs[t].append(full)
+            probs[t].append(p[t])
         hr = heart_rate_bpm(ecg)  # NaN where the ECG of the window is invalid (its RR series is all zero)
         files += [name] * len(starts)
         starts_all.append(np.asarray(starts, dtype=np.float64))
         hr_all.append(hr)
+        kinds_all += [str(k) for k in modality_kind(mask)]
         flags_all += [str(r) for r in reasons]
     cat = (lambda parts: np.concatenate(parts) if parts else np.zeros(0))
     result.file = files
@@ -363,6 +378,7 @@ def predict(checkpoints, raw_or_path, *, step: float | None = None, per_window: 
     result.pred = {t: np.where(np.isfinite(v), (np.nan_to_num(v) >= THRESHOLD).astype(int), -1)
                    for t, v in result.prob.items()}
     result.heart_rate_bpm = cat(hr_all)
+    result.modalities = kinds_all
     result.flags = flags_all
     return result
 

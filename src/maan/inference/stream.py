@@ -13,12 +13,14 @@ conversion and MNE resampling to the checkpoint's rate, then the pipeline's wind
 
     {"time": <unix time of the prediction>, "window_start": <LSL time>, "window_end": <LSL time>,
      "latency_s": <LSL now - window_end>, "prob_<target>": P(high) or null, "pred_<target>": 0/1 or null,
-     "heart_rate_bpm": ... or null, "flags": [...]}
+     "heart_rate_bpm": ... or null, "modalities": "ecg+eeg" | "eeg" | "ecg" | "", "flags": [...]}
 
 ``window_start``/``window_end`` are LSL timestamps (``mne_lsl.lsl.local_clock`` domain) of the
-window's first sample and of the end of its last sample. A window with NaN, no valid ECG beats,
-implausible RR intervals or a flat EEG channel is flagged (the pipeline's reasons) and not
-predicted (null probabilities). ``--csv FILE`` also appends each prediction to a CSV file.
+window's first sample and of the end of its last sample. A window whose ECG or EEG is invalid
+(NaN, no valid beats or implausible RR intervals; a flat EEG channel: an electrode pulled off)
+is predicted from the modality that is valid: ``modalities`` names it and ``flags`` the other's
+reason (the pipeline's reasons). A window with neither is flagged and not predicted (null
+probabilities, empty ``modalities``). ``--csv FILE`` also appends each prediction to a CSV file.
 
 Units: the stream's values are scaled to SI with each channel's ``unit_mul`` from the stream
 description (mne-lsl's player streams volts with ``unit_mul`` 0; a device streaming µV declares
@@ -45,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from maan.config import check_number
+from maan.config import check_number, modality_kind
 from maan.errors import InvalidInputError, MaanError
 from maan.inference.predict import Predictor, heart_rate_bpm, THRESHOLD
 
@@ -136,7 +138,7 @@ class LiveStream:
         self.err = err if err is not None else sys.stderr
         self.on_prediction = on_prediction
         self.min_reference = int(min_reference)
-        self.reference = deque(maxlen=max(int(reference), 1))  # (ecg, eeg) of valid windows (subject mode)
+        self.reference = deque(maxlen=max(int(reference), 1))  # (ecg, eeg, mask) of windows seen (subject mode)
         self.subject_mode = any(m == "subject" for m in self.predictor.normalize.values())
         self.window_seconds = self.predictor.window_seconds
         self.bufsize = self.window_seconds + 2 * self.step
@@ -152,7 +154,7 @@ class LiveStream:
     def _columns(self) -> list:
         t = self.predictor.targets
         return (["time", "window_start", "window_end", "latency_s"] + [f"prob_{x}" for x in t]
-                + [f"pred_{x}" for x in t] + ["heart_rate_bpm", "flags"])
+                + [f"pred_{x}" for x in t] + ["heart_rate_bpm", "modalities", "flags"])
 
     def _write_csv(self, row: dict) -> None:
         new = not self.csv_path.exists() or self.csv_path.stat().st_size == 0
@@ -230,20 +232,24 @@ class LiveStream:
         raw = mne.io.RawArray(window, self.info, verbose="error")
         record = self.predictor.record(raw, where=f"LSL stream {self.source!r}", copy=False)
         w = self.predictor.windows(record, self.window_seconds)
-        reason = str(w.reasons[0]) if len(w.reasons) else "nan"
+        reason = str(w.flags[0]) if len(w.reasons) else "nan"
+        mask = w.modality_mask[:1] if len(w.reasons) else np.zeros((1, 2), bool)
         flags = [reason] if reason else []
+        kind = str(modality_kind(mask)[0])
         targets = self.predictor.targets
         probs = {t: None for t in targets}
-        if not flags and self.subject_mode:
-            self.reference.append((w.ecg[0], w.eeg[0]))
+        usable = bool(mask.any())
+        if usable and self.subject_mode:
+            self.reference.append((w.ecg[0], w.eeg[0], mask[0]))
             if len(self.reference) < self.min_reference:
                 flags.append("normalization_warmup")
-        if not flags:
+                usable = False
+        if usable:
             ref = None
             if self.subject_mode:
-                ref = (np.stack([r[0] for r in self.reference]), np.stack([r[1] for r in self.reference]))
-            p = self.predictor.probabilities(w.ecg[:1], w.eeg[:1], reference=ref)
-            probs = {t: float(p[t][0]) for t in targets}
+                ref = tuple(np.stack([r[i] for r in self.reference]) for i in range(3))
+            p = self.predictor.probabilities(w.ecg[:1], w.eeg[:1], mask, reference=ref)
+            probs = {t: None if not np.isfinite(p[t][0]) else float(p[t][0]) for t in targets}
         hr = float(heart_rate_bpm(w.ecg[:1])[0]) if len(w.ecg) else float("nan")
         end = float(timestamps[-1]) + 1.0 / self.sfreq
         row = {"time": round(time.time(), 3), "window_start": round(float(timestamps[0]), 4),
@@ -251,6 +257,7 @@ class LiveStream:
         row.update({f"prob_{t}": None if probs[t] is None else round(probs[t], 6) for t in targets})
         row.update({f"pred_{t}": None if probs[t] is None else int(probs[t] >= THRESHOLD) for t in targets})
         row["heart_rate_bpm"] = None if not np.isfinite(hr) else round(hr, 2)
+        row["modalities"] = kind
         row["flags"] = flags
         row["latency_s"] = round(local_clock() - end, 4)
         return row

@@ -22,6 +22,8 @@ from maan.models.maan import (
     ModalityAwareAttention,
     ModelOutput,
     build_model,
+    has_input,
+    model_modalities,
 )
 from maan.models.export import export_onnx, onnx_output_names
 from maan.models.unet import InputTooSmallError, UNet, minimum_input_size
@@ -32,6 +34,6 @@ __all__ = [
     "ConvBlock", "ConvUnit", "DEFAULT_DEPTH", "DEFAULT_ECG_SHAPE", "DEFAULT_EEG_SHAPE",
     "DEFAULT_WIDTH",
     "InputTooSmallError", "MAAN", "MODEL_NAMES", "ModalityAwareAttention",
-    "ModelOutput", "SpatialSqueezeExcitation", "UNet", "build_model", "export_onnx",
+    "ModelOutput", "SpatialSqueezeExcitation", "UNet", "build_model", "export_onnx", "has_input", "model_modalities",
     "minimum_input_size", "onnx_output_names",
 ]

@@ -1,8 +1,10 @@
 """ONNX export of the models, with the batch dimension left dynamic.
 
 The graph's inputs are named after the model's modalities ("ecg", "eeg"), so a
-single-modality model has a single input; the outputs are "logits" and, with
-``with_details=True``, "representation" and (attention model only) "a_ecg", "a_eeg".
+single-modality model has a single input; a two-modality model also takes "mask" (batch, 2),
+float 1/0 for a valid/missing ECG and EEG of each window (ones: complete windows). The outputs
+are "logits" and, with ``with_details=True``, "representation" and (attention model only)
+"a_ecg", "a_eeg".
 """
 from __future__ import annotations
 
@@ -34,7 +36,8 @@ class _OnnxWrapper(nn.Module):
 
     def forward(self, *inputs: torch.Tensor):
         by_modality = dict(zip(self.model.modalities, inputs))
-        out = self.model.forward_with_details(by_modality.get("ecg"), by_modality.get("eeg"))
+        mask = inputs[len(self.model.modalities)] if self.model.mask_inputs else None
+        out = self.model.forward_with_details(by_modality.get("ecg"), by_modality.get("eeg"), mask)
         if not self.with_details:
             return out.logits
         outputs = (out.logits, out.representation)
@@ -77,6 +80,9 @@ def export_onnx(model: MAAN, path: str | os.PathLike, ecg_shape: Sequence[int] |
             )
         example_inputs.append(torch.randn(_EXAMPLE_BATCH, *built))
         input_names.append(modality)
+    if model.mask_inputs:
+        example_inputs.append(torch.tensor([[1.0, 1.0], [0.0, 1.0]]))
+        input_names.append("mask")
     output_names = onnx_output_names(model, with_details)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

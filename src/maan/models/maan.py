@@ -7,12 +7,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from maan.config import AMIGOS_EEG_CHANNELS, BANDS, RR_LENGTH, SUBWINDOW_SECONDS, WINDOW_SECONDS, check_number
+from maan.config import AMIGOS_EEG_CHANNELS, BANDS, MODALITIES, RR_LENGTH, SUBWINDOW_SECONDS, WINDOW_SECONDS, check_number
 from maan.errors import MaanError
 from maan.models.blocks import check_input, input_shape, rr_summary, spatial_pattern
 from maan.models.unet import UNet
 
-MODALITIES = ("ecg", "eeg")
 MODEL_NAMES = ("maan", "base", "ecg-only", "eeg-only")
 #: what the ECG part of the input skip holds per ECG channel (see :class:`MAAN`)
 RR_SKIPS = ("padded", "beats")
@@ -37,6 +36,7 @@ class ModelOutput:
     representation: torch.Tensor
     a_ecg: torch.Tensor | None = None
     a_eeg: torch.Tensor | None = None
+    mask: torch.Tensor | None = None  # (batch, 2) the modalities used (MODALITIES order)
 
 
 def check_model_kwargs(kwargs: dict) -> None:
@@ -48,6 +48,15 @@ def check_model_kwargs(kwargs: dict) -> None:
     for key in ("input_skip", "balance_modalities"):
         if key in kwargs and not isinstance(kwargs[key], bool):
             raise MaanError(f"model_kwargs.{key} must be true or false; got {kwargs[key]!r}")
+
+
+def has_input(modalities: Sequence[str], mask) -> "np.ndarray":
+    """Per window, whether a model of ``modalities`` has an input: one of them is valid in the
+    modality mask (n, 2). A single-modality model has none on a window without its modality."""
+    import numpy as np
+
+    mask = np.asarray(mask, dtype=bool).reshape(-1, len(MODALITIES))
+    return mask[:, [MODALITIES.index(m) for m in modalities]].any(axis=1)
 
 
 class ModalityAwareAttention(nn.Module):
@@ -88,6 +97,12 @@ class MAAN(nn.Module):
     averaged over time and the EEG map over sub-windows only, keeping one value per electrode
     row and channel; their concatenation is the fused representation. A two-layer classifier
     maps it to the logits.
+
+    A window may miss a modality (a dead lead): ``mask`` (batch, 2) marks the valid ones. A
+    missing modality's feature map, its part of the fusion-attention input and its blocks of
+    the classifier input are zero, and a two-modality classifier also sees the mask itself, so
+    the logits come from the modality that is there (modality dropout in training,
+    :class:`~maan.training.module.EmotionModule`, teaches each branch to decide alone).
 
     Parameters
     ----------
@@ -180,20 +195,41 @@ class MAAN(nn.Module):
         largest = max(ecg_out + ecg_skip, eeg_out + eeg_skip)
         self.ecg_scale = largest / (ecg_out + ecg_skip) if self.balance_modalities else 1.0
         self.eeg_scale = largest / (eeg_out + eeg_skip) if self.balance_modalities else 1.0
+        # a two-modality classifier sees the modality mask too (which blocks are missing)
+        self.mask_inputs = len(MODALITIES) if two else 0
         self.classifier = nn.Sequential(
-            nn.Linear(self.representation_size + ecg_skip + eeg_skip, _CLASSIFIER_HIDDEN), nn.ReLU(),
+            nn.Linear(self.representation_size + ecg_skip + eeg_skip + self.mask_inputs, _CLASSIFIER_HIDDEN), nn.ReLU(),
             nn.Dropout(_DROPOUT), nn.Linear(_CLASSIFIER_HIDDEN, n_classes))
         self.config = dict(ecg_shape=self.ecg_shape, eeg_shape=self.eeg_shape, n_classes=n_classes,
                            modalities=self.modalities, width=width, depth=depth, input_skip=self.input_skip,
                            rr_skip=self.rr_skip, balance_modalities=self.balance_modalities, grid_bands=self.grid_bands)
 
-    def forward_with_details(self, x_ecg: torch.Tensor | None, x_eeg: torch.Tensor | None) -> ModelOutput:
-        """Logits, representation and (for the attention model) the masks."""
+    def _mask(self, mask: torch.Tensor | None, n: int, like: torch.Tensor) -> torch.Tensor:
+        """The (batch, 2) float mask; None: every window complete."""
+        if mask is None:
+            return torch.ones(n, len(MODALITIES), dtype=like.dtype, device=like.device)
+        if mask.ndim != 2 or mask.shape[1] != len(MODALITIES) or mask.shape[0] != n:
+            raise ValueError(f"mask must be (batch, {len(MODALITIES)}) = ({n}, {len(MODALITIES)}), "
+                             f"got {tuple(mask.shape)}")
+        return mask.to(dtype=like.dtype)
+
+    def forward_with_details(self, x_ecg: torch.Tensor | None, x_eeg: torch.Tensor | None,
+                             mask: torch.Tensor | None = None) -> ModelOutput:
+        """Logits, representation and (for the attention model) the masks; ``mask`` (batch, 2)
+        marks each window's valid modalities (None: all valid)."""
         f_ecg = self.ecg_branch(check_input("x_ecg", x_ecg, self.ecg_shape)) if self.ecg_branch else None
         f_eeg = self.eeg_branch(check_input("x_eeg", x_eeg, self.eeg_shape)) if self.eeg_branch else None
         if f_ecg is not None and f_eeg is not None and f_ecg.shape[0] != f_eeg.shape[0]:
             raise ValueError(f"x_ecg and x_eeg must hold the same windows, got batch sizes "
                              f"{f_ecg.shape[0]} and {f_eeg.shape[0]}")
+        first = f_ecg if f_ecg is not None else f_eeg
+        mask = self._mask(mask, first.shape[0], first)
+        m_ecg, m_eeg = mask[:, 0], mask[:, 1]
+        # a missing modality's map is zero before fusion: it adds nothing to the attention's input
+        if f_ecg is not None:
+            f_ecg = f_ecg * m_ecg[:, None, None]
+        if f_eeg is not None:
+            f_eeg = f_eeg * m_eeg[:, None, None, None]
         a_ecg = a_eeg = None
         if self.fusion_attention is not None:
             f_ecg, f_eeg, a_ecg, a_eeg = self.fusion_attention(f_ecg, f_eeg)
@@ -204,26 +240,31 @@ class MAAN(nn.Module):
             parts.append((f_eeg.mean(dim=-1).flatten(1), self.eeg_scale))
         representation = torch.cat([p for p, _ in parts], dim=1)
         if self.input_skip and f_ecg is not None:
-            parts.append((rr_summary(x_ecg) if self.rr_skip == "beats" else x_ecg.mean(dim=-1), self.ecg_scale))
+            rr = rr_summary(x_ecg) if self.rr_skip == "beats" else x_ecg.mean(dim=-1)
+            parts.append((rr * m_ecg[:, None], self.ecg_scale))
         if self.input_skip and f_eeg is not None:
             if self.grid_bands:  # planes are (band, sub-window): average each band's planes
                 n, planes, h, w = x_eeg.shape
                 de = x_eeg.reshape(n, self.grid_bands, planes // self.grid_bands, h, w).mean(dim=2).flatten(2)
             else:
                 de = x_eeg.mean(dim=-1)  # (batch, band, electrode)
-            parts.append((de.flatten(1), self.eeg_scale))
+            parts.append((de.flatten(1) * m_eeg[:, None], self.eeg_scale))
             if self.spatial_skip:
-                parts.append((spatial_pattern(de).flatten(1), self.eeg_scale))
+                parts.append((spatial_pattern(de).flatten(1) * m_eeg[:, None], self.eeg_scale))
+        if self.mask_inputs:
+            parts.append((mask, 1.0))
         features = torch.cat([p * s if s != 1.0 else p for p, s in parts], dim=1)
-        return ModelOutput(self.classifier(features), representation, a_ecg, a_eeg)
+        return ModelOutput(self.classifier(features), representation, a_ecg, a_eeg, mask)
 
-    def forward(self, x_ecg: torch.Tensor | None, x_eeg: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x_ecg: torch.Tensor | None, x_eeg: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (batch, n_classes)."""
-        return self.forward_with_details(x_ecg, x_eeg).logits
+        return self.forward_with_details(x_ecg, x_eeg, mask).logits
 
-    def representation(self, x_ecg: torch.Tensor | None, x_eeg: torch.Tensor | None = None) -> torch.Tensor:
+    def representation(self, x_ecg: torch.Tensor | None, x_eeg: torch.Tensor | None = None,
+                       mask: torch.Tensor | None = None) -> torch.Tensor:
         """The fused, learned vector (batch, representation_size), for t-SNE (no pooled inputs)."""
-        return self.forward_with_details(x_ecg, x_eeg).representation
+        return self.forward_with_details(x_ecg, x_eeg, mask).representation
 
 
 class BaseModel(MAAN):
@@ -233,6 +274,11 @@ class BaseModel(MAAN):
     """
 
     fusion_attention_enabled = False
+
+
+def model_modalities(name: str) -> tuple:
+    """The modalities the model ``name`` (one of MODEL_NAMES) takes."""
+    return (name.split("-")[0],) if name in ("ecg-only", "eeg-only") else MODALITIES
 
 
 def build_model(name: str, ecg_shape: Sequence[int] | None = DEFAULT_ECG_SHAPE,

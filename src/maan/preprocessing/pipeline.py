@@ -16,7 +16,7 @@ from maan import config as C
 from maan.datasets.record import Record, SubjectSource
 from maan.errors import InvalidInputError, InvalidSignalError, MaanError
 from maan.features import ecg as ecg_features
-from maan.config import DE_METHODS, DEFAULT_DE_METHOD, LAYOUTS
+from maan.config import DE_METHODS, DEFAULT_DE_METHOD, LAYOUTS, MODALITIES
 from maan.features.eeg import de_subwindows
 from maan.preprocessing.parallel import run_parallel
 from maan.preprocessing.store import FeatureStoreWriter, SubjectFeatures, file_fingerprint
@@ -51,6 +51,9 @@ class PreprocessConfig:
     ecg_channel: str | None = None  # None: the single channel typed or named ECG
     exclude: tuple = ()  # EEG-typed channels that are not EEG (eegmat: "EEG A2-A1")
     fs: float | None = None  # common rate both modalities are resampled to; None: 128 Hz
+    # False: a window is kept when at least one modality is valid (its modality_mask says which);
+    # True: only windows with both (a dead lead then drops its windows)
+    require_all_modalities: bool = False
 
     def __post_init__(self):
         if self.targets is None and self.dataset != RECORDINGS:
@@ -87,6 +90,9 @@ class PreprocessConfig:
         if str(self.rpeak_method).lower() not in ecg_features.RPEAK_METHODS:
             raise MaanError(f"unknown R-peak method {self.rpeak_method!r}; choose one of "
                             f"{', '.join(ecg_features.RPEAK_METHODS)}")
+        if not isinstance(self.require_all_modalities, bool):
+            raise MaanError(f"require_all_modalities (--require-all-modalities) must be true or false; "
+                            f"got {self.require_all_modalities!r}")
         if self.layout not in LAYOUTS:
             raise MaanError(f"unknown layout {self.layout!r}; choose one of {', '.join(LAYOUTS)}")
         ratio = self.window_seconds / self.subwindow_seconds
@@ -143,10 +149,12 @@ class PreprocessConfig:
 
 @dataclass
 class TrialFeatures:
-    ecg: np.ndarray  # (n, 1, rr_length)
-    eeg: np.ndarray  # (n, bands, channels, subwindows)
+    ecg: np.ndarray  # (n, 1, rr_length); zeros where the window's ECG is invalid
+    eeg: np.ndarray  # (n, bands, channels, subwindows); zeros where the window's EEG is invalid
     window_start: np.ndarray  # (n,) seconds
-    dropped: dict[str, int] = field(default_factory=dict)
+    modality_mask: np.ndarray  # (n, 2) bool: valid ECG, valid EEG (MODALITIES order)
+    dropped: dict[str, int] = field(default_factory=dict)  # windows not kept, by reason
+    partial: dict[str, int] = field(default_factory=dict)  # kept windows missing a modality, by its reason
 
 
 def _count(reasons: np.ndarray) -> dict[str, int]:
@@ -240,18 +248,33 @@ def eeg_de_windows(eeg, fs: float, starts: np.ndarray, window_samples: int, conf
         in_range = ((out >= low) & (out <= high)).all(axis=per_window)
     reasons[computed & ~finite] = "eeg_not_finite"
     reasons[computed & finite & ~in_range] = "eeg_out_of_range"
-    out[reasons != ""] = 0.0  # never stored: these windows are dropped or flagged
+    out[reasons != ""] = 0.0  # masked out (the window's EEG is invalid), never read as signal
     return out, reasons
 
 
 @dataclass
 class TrialWindows:
-    """Every window of one trial, valid or not (``reasons[i] == ""`` for a valid window)."""
+    """Every window of one trial, valid or not (``reasons[i] == ""`` for a complete window)."""
 
     ecg: np.ndarray  # (n, 1, rr_length); zeros where ECG is invalid
     eeg: np.ndarray  # (n, bands, channels, subwindows) or (n, planes, H, W) for the grid layout
     window_start: np.ndarray  # (n,) seconds
-    reasons: np.ndarray  # (n,) object: "" or the drop reason (nan, ecg_*, eeg_flat)
+    reasons: np.ndarray  # (n,) object: "" or what is wrong with the window (nan, ecg_*, eeg_*)
+    ecg_reasons: np.ndarray  # (n,) object: "" or why the window's ECG is invalid (ecg_nan, ecg_no_beats, ...)
+    eeg_reasons: np.ndarray  # (n,) object: "" or why its EEG is invalid (eeg_nan, eeg_flat, ...)
+
+    @property
+    def modality_mask(self) -> np.ndarray:
+        """(n, 2) bool: the window's ECG is valid, its EEG is valid (MODALITIES order)."""
+        return np.stack([self.ecg_reasons == "", self.eeg_reasons == ""], axis=1).astype(bool)
+
+    @property
+    def flags(self) -> np.ndarray:
+        """(n,) object: "" for a complete window, the missing modality's reason for a window with
+        one valid modality, else what is wrong with the window (``reasons``)."""
+        mask = self.modality_mask
+        missing = np.where(~mask[:, 0], self.ecg_reasons, self.eeg_reasons)
+        return np.where(mask.all(axis=1), "", np.where(mask.any(axis=1), missing, self.reasons)).astype(object)
 
 
 #: Lowest ECG rate (Hz): R-peak detection needs its 6-15 Hz QRS band below the Nyquist rate.
@@ -286,15 +309,24 @@ def trial_windows(record: Record, config: PreprocessConfig) -> TrialWindows:
     reasons = np.where((ecg_reasons == "nan") & (eeg_reasons == ""), "nan", reasons).astype(object)
     if config.layout == "grid":
         de = to_topographic_grid(de, record.eeg.channels)
-    return TrialWindows(ecg=rr[:, None, :], eeg=de, window_start=starts_s, reasons=reasons)
+    # per modality, every reason names its modality ("nan" alone is ambiguous)
+    ecg_reasons = np.where(ecg_reasons == "nan", "ecg_nan", ecg_reasons).astype(object)
+    eeg_reasons = np.where(eeg_reasons == "nan", "eeg_nan", eeg_reasons).astype(object)
+    return TrialWindows(ecg=rr[:, None, :], eeg=de, window_start=starts_s, reasons=reasons,
+                        ecg_reasons=ecg_reasons, eeg_reasons=eeg_reasons)
 
 
 def extract_trial(record: Record, config: PreprocessConfig) -> TrialFeatures:
-    """Windows of one trial with both modalities valid; the others are counted by reason."""
+    """Windows of one trial with at least one valid modality (both with
+    ``config.require_all_modalities``); windows not kept are counted by reason, kept windows
+    that miss a modality by that modality's reason."""
     w = trial_windows(record, config)
-    keep = w.reasons == ""
+    mask = w.modality_mask
+    keep = mask.all(axis=1) if config.require_all_modalities else mask.any(axis=1)
+    missing = np.where(~mask[:, 0], w.ecg_reasons, np.where(~mask[:, 1], w.eeg_reasons, ""))
     return TrialFeatures(ecg=w.ecg[keep], eeg=w.eeg[keep], window_start=w.window_start[keep],
-                         dropped=_count(w.reasons))
+                         modality_mask=mask[keep], dropped=_count(w.reasons[~keep]),
+                         partial=_count(missing[keep].astype(object)))
 
 
 def to_topographic_grid(de: np.ndarray, channels) -> np.ndarray:
@@ -332,9 +364,11 @@ def extract_subject(source: SubjectSource, config: PreprocessConfig, skip_invali
     Returns ``(SubjectFeatures, meta)`` where meta holds the channel and rating names.
     """
     records = source.load()
-    ecg, eeg, trial, start, ratings = [], [], [], [], []
+    ecg, eeg, mask, trial, start, ratings = [], [], [], [], [], []
     labels: dict[str, list] = {t: [] for t in config.targets}
     dropped: dict[str, int] = {}
+    partial: dict[str, int] = {}
+    partial_trials = []  # trials whose kept windows all miss one modality (a dead lead)
     invalid_trials = []
     short_trials = []  # shorter than one window: no window, listed in the manifest
     rating_names = None
@@ -364,11 +398,22 @@ def extract_subject(source: SubjectSource, config: PreprocessConfig, skip_invali
         if not usable:
             dropped["missing_rating"] = dropped.get("missing_rating", 0) + n
             continue
+        for reason, count in features.partial.items():
+            partial[reason] = partial.get(reason, 0) + count
+        for axis, modality in enumerate(MODALITIES):
+            if not features.modality_mask[:, axis].any():
+                reasons = {r: c for r, c in features.partial.items() if r.startswith(modality)}
+                partial_trials.append({"trial": record.trial, "missing": modality,
+                                       "reason": max(reasons, key=reasons.get) if reasons else "", "windows": n})
+                log.info("%s: trial %s has no valid %s (%s); its %d windows are kept with %s only",
+                         record.source or source.path, record.trial, modality.upper(),
+                         partial_trials[-1]["reason"], n, MODALITIES[1 - axis].upper())
         threshold = config.label_threshold
         for t, v in values.items():
             labels[t].append(np.full(n, int(v) if threshold is None else int(v > threshold), dtype=np.int8))
         ecg.append(features.ecg)
         eeg.append(features.eeg)
+        mask.append(features.modality_mask)
         trial.append(np.full(n, record.trial, dtype=np.int32))
         start.append(features.window_start)
         with np.errstate(over="ignore"):  # a non-target rating beyond float32 is stored as infinity
@@ -382,11 +427,14 @@ def extract_subject(source: SubjectSource, config: PreprocessConfig, skip_invali
         subject=source.subject,
         ecg=cat(ecg, np.zeros((0, 1, config.rr_length), np.float32)),
         eeg=cat(eeg, np.zeros((0,), np.float32)),
+        modality_mask=cat(mask, np.zeros((0, len(MODALITIES)), bool)),
         trial=cat(trial, np.zeros(0, np.int32)),
         window_start=cat(start, np.zeros(0)),
         ratings=cat(ratings, np.zeros((0, len(rating_names or [])), np.float32)),
         labels={t: cat(v, np.zeros(0, np.int8)) for t, v in labels.items()},
         dropped=dropped,
+        partial=partial,
+        partial_trials=partial_trials,
         invalid_trials=invalid_trials,
         short_trials=short_trials,
         inputs=_fingerprints(source, records),
@@ -487,5 +535,5 @@ def preprocess(dataset: str, data, out, config: PreprocessConfig | None = None, 
         bar.close()
         _SOURCES = []
     if writer.manifest["windows"] == 0:
-        raise InvalidInputError(data, "no valid windows in any subject (all trials empty, NaN or without beats)")
+        raise InvalidInputError(data, "no valid windows in any subject (all trials empty, NaN, flat or without beats)")
     return writer.manifest

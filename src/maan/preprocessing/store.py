@@ -2,9 +2,13 @@
 
 Layout of ``OUT/``::
 
-    manifest.json          config, shapes, counts (kept, dropped with reasons), inputs, versions
-    subjects/<id>.h5       ecg (n, 1, RR_LENGTH), eeg (n, ...), trial, window_start,
-                           ratings (n, R), labels/<target> (n,) int8
+    manifest.json          config, shapes, counts (kept, partial and dropped with reasons), inputs, versions
+    subjects/<id>.h5       ecg (n, 1, RR_LENGTH), eeg (n, ...), modality_mask (n, 2) uint8 (valid
+                           ECG, valid EEG), trial, window_start, ratings (n, R), labels/<target> (n,) int8
+
+A kept window has at least one valid modality; the other one's features are zeros that the
+mask marks as missing (``partial`` counts such windows by reason, ``partial_trials`` lists
+trials whose whole recording misses a modality, e.g. a dead ECG lead).
 
 Each subject file is written to a temporary name and renamed into place, then the manifest is
 rewritten the same way, so an interrupted run leaves only whole subjects and a rerun resumes.
@@ -27,15 +31,17 @@ from pathlib import Path
 
 import numpy as np
 
+from maan.config import MODALITIES
 from maan.errors import ConfigMismatchError, InvalidInputError
 from maan.preprocessing.io import atomic_write_json, config_hash, temp_beside, writing
 
 MANIFEST = "manifest.json"
 SUBJECT_DIR = "subjects"
 STORE_FORMAT = "maan-features"
-STORE_VERSION = 2  # 2: subject entries carry the file's size and SHA-256
+STORE_VERSION = 3  # 3: windows with one valid modality are kept, with a per-window modality mask
 #: Datasets of every subject file, aligned on axis 0 (plus one ``labels/<target>`` per target).
-SUBJECT_DATASETS = ("ecg", "eeg", "trial", "window_start", "ratings")
+SUBJECT_DATASETS = ("ecg", "eeg", "modality_mask", "trial", "window_start", "ratings")
+
 REBUILD_HINT = "rerun `maan preprocess` with the same options to rebuild it"
 
 log = logging.getLogger(__name__)
@@ -75,7 +81,10 @@ class SubjectFeatures:
     window_start: np.ndarray
     ratings: np.ndarray
     labels: dict[str, np.ndarray]
+    modality_mask: np.ndarray | None = None  # (n, 2) bool; None: every window complete
     dropped: dict[str, int] = field(default_factory=dict)
+    partial: dict[str, int] = field(default_factory=dict)  # kept windows missing a modality, by reason
+    partial_trials: list[dict] = field(default_factory=list)  # trials without one modality at all
     invalid_trials: list[dict] = field(default_factory=list)
     short_trials: list[dict] = field(default_factory=list)  # shorter than one window
     inputs: list[dict] = field(default_factory=list)
@@ -221,6 +230,10 @@ class FeatureStoreWriter:
                 h5.attrs["subject"] = features.subject
                 h5.create_dataset("ecg", data=features.ecg.astype(np.float32))
                 h5.create_dataset("eeg", data=features.eeg.astype(np.float32))
+                mask = features.modality_mask
+                if mask is None:
+                    mask = np.ones((len(features.trial), len(MODALITIES)), bool)
+                h5.create_dataset("modality_mask", data=np.asarray(mask, dtype=np.uint8))
                 h5.create_dataset("trial", data=features.trial.astype(np.int32))
                 h5.create_dataset("window_start", data=features.window_start.astype(np.float64))
                 h5.create_dataset("ratings", data=features.ratings.astype(np.float32))
@@ -239,6 +252,8 @@ class FeatureStoreWriter:
             "windows": int(len(features.trial)),
             "signal_seconds": round(float(features.signal_seconds), 3),
             "dropped": dict(features.dropped),
+            "partial": dict(features.partial),
+            "partial_trials": features.partial_trials,
             "invalid_trials": features.invalid_trials,
             "short_trials": features.short_trials,
             "inputs": features.inputs,
@@ -254,12 +269,15 @@ class FeatureStoreWriter:
 
     def _refresh_totals(self) -> None:
         subjects = self.manifest["subjects"]
-        dropped: dict[str, int] = {}
+        totals: dict[str, dict[str, int]] = {"dropped": {}, "partial": {}}
         for entry in subjects.values():
-            for reason, count in entry.get("dropped", {}).items():
-                dropped[reason] = dropped.get(reason, 0) + count
+            for key, counts in totals.items():
+                for reason, count in entry.get(key, {}).items():
+                    counts[reason] = counts.get(reason, 0) + count
         self.manifest["windows"] = int(sum(e["windows"] for e in subjects.values()))
-        self.manifest["dropped"] = dict(sorted(dropped.items()))
+        self.manifest["dropped"] = dict(sorted(totals["dropped"].items()))
+        self.manifest["partial"] = dict(sorted(totals["partial"].items()))
+        self.manifest["partial_windows"] = int(sum(totals["partial"].values()))
         self.manifest["n_subjects"] = len(subjects)
         self.manifest["signal_hours"] = round(sum(e.get("signal_seconds", 0) for e in subjects.values()) / 3600, 4)
 
@@ -283,6 +301,11 @@ class Features:
     ratings: np.ndarray
     labels: dict[str, np.ndarray]
     manifest: dict
+    modality_mask: np.ndarray = None  # (n, 2) bool: valid ECG, valid EEG (MODALITIES order)
+
+    def __post_init__(self):
+        if self.modality_mask is None:
+            self.modality_mask = np.ones((len(self.trial), len(MODALITIES)), bool)
 
     def __getattr__(self, name):
         labels = self.__dict__.get("labels", {})
@@ -355,9 +378,10 @@ def _manifest_problem(manifest: dict) -> str | None:
         windows = entry.get("windows")
         if not isinstance(windows, int) or isinstance(windows, bool) or windows < 0:
             return f"subject {subject!r} has no window count"
-        dropped = entry.get("dropped", {})
-        if not isinstance(dropped, dict) or not all(isinstance(v, int) for v in dropped.values()):
-            return f"subject {subject!r} has no drop counts"
+        for key in ("dropped", "partial"):
+            counts = entry.get(key, {})
+            if not isinstance(counts, dict) or not all(isinstance(v, int) for v in counts.values()):
+                return f"subject {subject!r} has no {key} counts"
         if not isinstance(entry.get("signal_seconds", 0), (int, float)):
             return f"subject {subject!r} has no duration"
         inputs = entry.get("inputs", [])
@@ -402,7 +426,7 @@ def _read_subject(path: Path, subject: str, entry: dict, manifest: dict, targets
         raise InvalidInputError(file, f"unreadable subject file ({exc}); {REBUILD_HINT}") from None
     n = entry["windows"]
     expected = {"ecg": tuple(manifest.get("ecg_shape", ())), "eeg": tuple(manifest.get("eeg_shape", ())),
-                "ratings": (len(manifest.get("rating_names", [])),)}
+                "ratings": (len(manifest.get("rating_names", [])),), "modality_mask": (len(MODALITIES),)}
     for key, values in out.items():
         shape = (n, *expected[key]) if key in expected else (n,)
         if values.shape != shape and not (n == 0 and values.shape[:1] == (0,)):
@@ -413,6 +437,8 @@ def _read_subject(path: Path, subject: str, entry: dict, manifest: dict, targets
             raise mismatch(f"'{key}' holds values that are not finite numbers")
         if key.startswith("labels/") and not np.isin(values, (0, 1)).all():
             raise mismatch(f"'{key}' holds labels other than 0 and 1")
+        if key == "modality_mask" and not (np.isin(values, (0, 1)).all() and values.any(axis=1).all()):
+            raise mismatch("'modality_mask' holds values other than 0 and 1, or a window with no modality")
     return out
 
 
@@ -449,6 +475,7 @@ def load_features(path) -> Features:
         trial=cat("trial", (), np.int32),
         window_start=cat("window_start", (), np.float64),
         ratings=cat("ratings", (n_ratings,), np.float32),
+        modality_mask=cat("modality_mask", (len(MODALITIES),), bool),
         labels={t: (np.concatenate(v).astype(np.int8) if v else np.zeros(0, np.int8)) for t, v in labels.items()},
         manifest=manifest,
     )

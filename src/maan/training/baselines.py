@@ -12,6 +12,11 @@
   electrodes; the DE of a Gaussian band signal is ½·log(2πeσ²), affine in its log power), one
   feature per band. Five features instead of ~80: on a few subjects it generalises where the
   per-electrode ``logistic`` overfits (eegmat: HR carries rest vs arithmetic).
+
+Windows that miss a modality get the same windows as the networks: a missing modality's
+features are imputed with the training windows' mean of that feature (over the windows that
+have it; ``--normalize subject``: the subject's mean), so the regression decides from the
+modality that is there.
 """
 from __future__ import annotations
 
@@ -22,6 +27,8 @@ from maan.features.normalize import standardize_by_group
 BASELINES = ("majority", "logistic", "hr-band")
 #: the baselines that are logistic regressions, and the window features of each
 LOGISTIC_BASELINES = ("logistic", "hr-band")
+#: how many leading columns of each logistic baseline's features come from the ECG
+_ECG_COLUMNS = {"logistic": 7, "hr-band": 1}
 
 
 def rr_statistics(ecg: np.ndarray) -> np.ndarray:
@@ -76,6 +83,14 @@ def baseline_features(name: str, ecg, eeg, layout: str = "channels", n_bands: in
     raise ValueError(f"unknown logistic baseline {name!r}; choose one of {LOGISTIC_BASELINES}")
 
 
+def present_features(name: str, x: np.ndarray, mask) -> np.ndarray:
+    """(n, features) bool: which entries of baseline ``name``'s features ``x`` come from a valid
+    modality of their window (``mask`` (n, 2), valid ECG, valid EEG)."""
+    mask = np.asarray(mask, dtype=bool)
+    from_ecg = np.arange(x.shape[1]) < _ECG_COLUMNS[name]
+    return np.where(from_ecg[None, :], mask[:, :1], mask[:, 1:])
+
+
 def majority_baseline(y_train, n_test: int) -> tuple[np.ndarray, np.ndarray]:
     """(predictions, scores) of the training majority class (ties -> high)."""
     y_train = np.asarray(y_train).astype(int)
@@ -85,15 +100,21 @@ def majority_baseline(y_train, n_test: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def logistic_baseline(x: np.ndarray, y, train_idx, test_idx, normalize: str = "train",
-                      subject=None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(predictions, P(high)) of the logistic regression fitted on ``train_idx`` only."""
+                      subject=None, seed: int = 0, present=None) -> tuple[np.ndarray, np.ndarray]:
+    """(predictions, P(high)) of the logistic regression fitted on ``train_idx`` only;
+    ``present`` (:func:`present_features`): entries of a missing modality are imputed."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     y = np.asarray(y).astype(int)
     if normalize == "subject":
-        x = standardize_by_group(x, np.asarray(subject))
+        x = standardize_by_group(x, np.asarray(subject), present)
+    elif present is not None and not np.all(present):
+        seen = present[train_idx]
+        count = seen.sum(axis=0)
+        fill = np.where(seen, x[train_idx], 0.0).sum(axis=0) / np.maximum(count, 1)  # 0 if never seen
+        x = np.where(present, x, fill[None, :])
     x_train, y_train = x[train_idx], y[train_idx]
     if len(np.unique(y_train)) < 2:
         return majority_baseline(y_train, len(test_idx))

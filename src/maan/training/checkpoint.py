@@ -30,7 +30,7 @@ from maan.features.normalize import Normalizer
 
 CHECKPOINT_FORMAT = "maan-checkpoint"
 #: one number for the whole format; a change bumps it (after a release, with a migration in one module)
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: the model takes a modality mask
 # preprocessing settings that change what a network input means; a store that differs in any
 # of them cannot be fed to a checkpoint
 FEATURE_KEYS = ("window_seconds", "subwindow_seconds", "bands", "rr_length", "de_method", "layout")
@@ -131,13 +131,25 @@ class Checkpoint:
                 f"{self.path}: the store was preprocessed differently from the training store "
                 f"(differs in: {', '.join(changed)}); preprocess it with the checkpoint's settings")
 
+    @property
+    def modalities(self) -> tuple:
+        """The modalities the model takes."""
+        return tuple(self.model.modalities)
+
     @torch.no_grad()
-    def predict_proba(self, ecg: np.ndarray, eeg: np.ndarray, subject=None) -> np.ndarray:
-        """P(high) of raw (un-normalised) store windows."""
+    def predict_proba(self, ecg: np.ndarray, eeg: np.ndarray, subject=None, mask=None) -> np.ndarray:
+        """P(high) of raw (un-normalised) store windows; ``mask`` (n, 2) marks their valid
+        modalities (None: all valid). NaN where the model has no input (:func:`~maan.models.has_input`)."""
+        from maan.models import has_input
         from maan.training.module import predict_proba
 
-        ecg_n, eeg_n = self.normalizer.transform(ecg, eeg, subject)
-        return predict_proba(self.model, ecg_n, eeg_n)
+        mask = np.ones((len(ecg), 2), bool) if mask is None else np.asarray(mask, dtype=bool)
+        ecg_n, eeg_n = self.normalizer.transform(ecg, eeg, subject, mask=mask)
+        score = np.full(len(ecg), np.nan)
+        usable = has_input(self.modalities, mask)
+        if usable.any():
+            score[usable] = predict_proba(self.model, ecg_n[usable], eeg_n[usable], mask[usable])
+        return score
 
 
 def load_checkpoint(path) -> Checkpoint:

@@ -3,7 +3,8 @@
 It holds the fold's index sets (fit = training minus validation, validation, test), fits the
 :class:`~maan.features.normalize.Normalizer` on the training fold only (fit + validation
 windows; ``subject`` mode: per subject, labels unused) and serves normalised in-memory
-tensors. ``balance="sampler"`` draws training batches with a class-balanced
+tensors with each window's modality mask (batches are ``(ecg, eeg, mask, y)``; a missing
+modality's inputs are 0). ``balance="sampler"`` draws training batches with a class-balanced
 ``WeightedRandomSampler``; otherwise batches are shuffled with a seeded generator.
 """
 from __future__ import annotations
@@ -15,16 +16,18 @@ from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 import lightning as L
 
 from maan.training.module import resolve_batch_size
-from maan.features.normalize import DEFAULT_NORMALIZE, Normalizer, layout_of
+from maan.features.normalize import DEFAULT_NORMALIZE, Normalizer, full_mask, layout_of
 
 
 class WindowDataModule(L.LightningDataModule):
     def __init__(self, ecg: np.ndarray, eeg: np.ndarray, y: np.ndarray, subject: np.ndarray,
                  fit_idx, val_idx, test_idx=None, normalize: str = DEFAULT_NORMALIZE,
                  layout: str = "channels", n_bands: int = 4, batch_size: int | str = "auto",
-                 balance: str = "weights", seed: int = 0, normalizer: Normalizer | None = None):
+                 balance: str = "weights", seed: int = 0, normalizer: Normalizer | None = None,
+                 modality_mask: np.ndarray | None = None):
         super().__init__()
         self.ecg, self.eeg = ecg, eeg
+        self.mask = full_mask(len(ecg)) if modality_mask is None else np.asarray(modality_mask, dtype=bool)
         self.y = np.asarray(y).astype(np.int64)
         self.subject = np.asarray(subject)
         self.fit_idx = np.asarray(fit_idx)
@@ -42,7 +45,7 @@ class WindowDataModule(L.LightningDataModule):
     def from_features(cls, features, target: str, fit_idx, val_idx, test_idx=None, **kwargs):
         layout, n_bands = layout_of(features.manifest)
         return cls(features.ecg, features.eeg, features.labels[target], features.subject, fit_idx, val_idx,
-                   test_idx, layout=layout, n_bands=n_bands, **kwargs)
+                   test_idx, layout=layout, n_bands=n_bands, modality_mask=features.modality_mask, **kwargs)
 
     @property
     def train_idx(self) -> np.ndarray:
@@ -57,19 +60,20 @@ class WindowDataModule(L.LightningDataModule):
             return
         norm = self.normalizer
         if norm.mode == "train" and norm.global_stats is None:
-            norm.fit(self.ecg, self.eeg, self.subject, self.train_idx)
+            norm.fit(self.ecg, self.eeg, self.subject, self.train_idx, mask=self.mask)
         elif norm.mode == "subject":
             rows = np.concatenate([self.train_idx] + ([self.test_idx] if self.test_idx is not None else []))
             missing = np.setdiff1d(np.unique(self.subject[rows]), list(norm.subject_stats))
             if len(missing):
                 mask = np.isin(self.subject, missing)
-                norm.fit(self.ecg[mask], self.eeg[mask], self.subject[mask])
-        self.ecg_n, self.eeg_n = norm.transform(self.ecg, self.eeg, self.subject)
+                norm.fit(self.ecg[mask], self.eeg[mask], self.subject[mask], mask=self.mask[mask])
+        self.ecg_n, self.eeg_n = norm.transform(self.ecg, self.eeg, self.subject, mask=self.mask)
+        self.mask_f = self.mask.astype(np.float32)
         self._ready = True
 
     def _dataset(self, idx) -> TensorDataset:
         return TensorDataset(torch.from_numpy(self.ecg_n[idx]), torch.from_numpy(self.eeg_n[idx]),
-                             torch.from_numpy(self.y[idx]))
+                             torch.from_numpy(self.mask_f[idx]), torch.from_numpy(self.y[idx]))
 
     def train_dataloader(self):
         data = self._dataset(self.fit_idx)
@@ -96,7 +100,8 @@ class WindowDataModule(L.LightningDataModule):
 
     predict_dataloader = test_dataloader
 
-    def test_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Normalised (ecg, eeg, y) of the test windows."""
+    def test_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Normalised (ecg, eeg, modality mask, y) of the test windows."""
         self.setup()
-        return self.ecg_n[self.test_idx], self.eeg_n[self.test_idx], self.y[self.test_idx]
+        i = self.test_idx
+        return self.ecg_n[i], self.eeg_n[i], self.mask[i], self.y[i]

@@ -15,6 +15,12 @@ set the untrained epoch-0 network often has the lowest loss.
 What a run adds to this (standardisation, mixup, the model's modality balance and ECG skip)
 comes from its recipe (maan.training.recipes).
 
+Modality dropout (``modality_dropout``, two-modality models): each complete training window
+loses one of its modalities (ECG or EEG, equally likely) with this probability, its inputs
+zeroed and its mask cleared as a dead lead's are, so that each branch learns to carry the
+decision alone and a window with one valid modality is predicted from it. Windows that miss a
+modality in the store are trained on as they are.
+
 ``accelerator`` / ``devices`` / ``strategy`` / ``num_nodes`` go to ``lightning.Trainer``
 unchanged, so ``--accelerator gpu --devices 4 --strategy ddp`` trains with DDP. Test-set
 prediction runs in-process on the (rank-0) CPU copy of the model, so it is identical whatever
@@ -75,6 +81,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     val_fraction: float = 0.1
     input_noise: float = 0.0  # std of Gaussian noise added to the normalised training inputs
+    modality_dropout: float = 0.25  # P(a complete training window loses one modality); see above
     balance: str = "weights"  # class weights in the loss, a balanced sampler, or none
     accelerator: str = "auto"
     devices: str | int = 1
@@ -125,6 +132,7 @@ class TrainConfig:
         number("weight_decay", 0)
         number("val_fraction", 0, strict=True, high=0.9)
         number("input_noise", 0)
+        number("modality_dropout", 0, high=1)
         number("num_nodes", 1, integer=True)
         devices = self.devices
         if not (devices in ("auto", -1) or (isinstance(devices, int) and not isinstance(devices, bool) and devices >= 1)
@@ -167,7 +175,7 @@ class EmotionModule(L.LightningModule):
     def __init__(self, model_name: str = "maan", ecg_shape=(1, 32), eeg_shape=(4, 14, 10),
                  model_kwargs: dict | None = None, lr: float = 1e-3, weight_decay: float = 1e-4,
                  class_weights: list[float] | None = None, input_noise: float = 0.0,
-                 mixup: float = 0.0):
+                 mixup: float = 0.0, modality_dropout: float = 0.0):
         super().__init__()
         self.save_hyperparameters()
         self.model = build_model(model_name, tuple(ecg_shape), tuple(eeg_shape), n_classes=2,
@@ -175,24 +183,40 @@ class EmotionModule(L.LightningModule):
         weights = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
         self.register_buffer("loss_weights", weights, persistent=False)
 
-    def forward(self, x_ecg, x_eeg):
-        return self.model(x_ecg, x_eeg)
+    def forward(self, x_ecg, x_eeg, mask=None):
+        return self.model(x_ecg, x_eeg, mask)
 
     def _loss(self, batch):
-        x_ecg, x_eeg, y = batch
-        logits = self(x_ecg, x_eeg)
+        x_ecg, x_eeg, mask, y = batch
+        logits = self(x_ecg, x_eeg, mask)
         return F.cross_entropy(logits, y, weight=self.loss_weights), logits, y
+
+    def _drop_modalities(self, batch):
+        """Modality dropout (see the module docstring); two-modality models only."""
+        x_ecg, x_eeg, mask, y = batch
+        p = self.hparams.modality_dropout
+        if p <= 0 or not self.model.mask_inputs:
+            return batch
+        complete = mask.min(dim=1).values > 0
+        drop = complete & (torch.rand(len(y), device=y.device) < p)
+        which = torch.randint(0, 2, (len(y),), device=y.device)
+        mask = mask.clone()
+        rows = torch.nonzero(drop).flatten()
+        mask[rows, which[rows]] = 0.0
+        return _masked(x_ecg, x_eeg, mask) + (mask, y)
 
     def _mixup_loss(self, batch):
         """Mixup (Zhang et al. 2018): one weight per batch from Beta(alpha, alpha), the batch mixed
         with a permutation of itself, the loss mixed the same way (class weights kept). Inputs are
         standardised features, where the RR series' zero padding is the subject's mean interval, so
         mixing padded series stays inside the feature space."""
-        x_ecg, x_eeg, y = batch
+        x_ecg, x_eeg, mask, y = batch
         alpha = self.hparams.mixup
         lam = float(torch.distributions.Beta(alpha, alpha).sample())
         perm = torch.randperm(len(y), device=y.device)
-        logits = self(lam * x_ecg + (1 - lam) * x_ecg[perm], lam * x_eeg + (1 - lam) * x_eeg[perm])
+        mixed = mask * mask[perm]  # a modality is in the mix only where both windows have it
+        x_ecg, x_eeg = _masked(lam * x_ecg + (1 - lam) * x_ecg[perm], lam * x_eeg + (1 - lam) * x_eeg[perm], mixed)
+        logits = self(x_ecg, x_eeg, mixed)
         loss = (lam * F.cross_entropy(logits, y, weight=self.loss_weights)
                 + (1 - lam) * F.cross_entropy(logits, y[perm], weight=self.loss_weights))
         predicted = logits.argmax(dim=1)
@@ -201,11 +225,13 @@ class EmotionModule(L.LightningModule):
         return loss, acc, len(y)
 
     def training_step(self, batch, batch_idx):
+        batch = self._drop_modalities(batch)
         if self.hparams.input_noise > 0:
             # augmentation: inputs are standardised features, so the std is in units of their spread
-            x_ecg, x_eeg, y = batch
+            x_ecg, x_eeg, mask, y = batch
             noise = self.hparams.input_noise
-            batch = (x_ecg + noise * torch.randn_like(x_ecg), x_eeg + noise * torch.randn_like(x_eeg), y)
+            batch = _masked(x_ecg + noise * torch.randn_like(x_ecg), x_eeg + noise * torch.randn_like(x_eeg),
+                            mask) + (mask, y)
         if self.hparams.mixup > 0:
             loss, acc, n = self._mixup_loss(batch)
         else:
@@ -224,10 +250,16 @@ class EmotionModule(L.LightningModule):
         self.log("val_acc", acc, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True)
 
     def predict_step(self, batch, batch_idx):
-        return torch.softmax(self(batch[0], batch[1]), dim=1)[:, 1]
+        return torch.softmax(self(batch[0], batch[1], batch[2]), dim=1)[:, 1]
 
     def configure_optimizers(self):
         return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+
+
+def _masked(x_ecg, x_eeg, mask) -> tuple:
+    """The inputs with each window's missing modalities zeroed."""
+    return (x_ecg * mask[:, 0].view(-1, *[1] * (x_ecg.ndim - 1)),
+            x_eeg * mask[:, 1].view(-1, *[1] * (x_eeg.ndim - 1)))
 
 
 class BestWeights(Callback):
@@ -316,7 +348,8 @@ def fit_module(datamodule, model_name: str, config: TrainConfig, seed: int, reci
     model_kwargs.update(recipe.model_kwargs(datamodule.ecg_n[train_idx], datamodule.y[train_idx],
                                             datamodule.subject[train_idx], log=log))
     module = EmotionModule(model_name, datamodule.ecg_shape, datamodule.eeg_shape, model_kwargs,
-                           config.lr, config.weight_decay, weights, config.input_noise, recipe.mixup)
+                           config.lr, config.weight_decay, weights, config.input_noise, recipe.mixup,
+                           config.modality_dropout)
     batch_size = datamodule.batch_size  # resolved by the datamodule ("auto" -> from its fit windows)
     min_epochs = min(config.min_epochs, config.epochs)
     best = BestWeights(min_epochs=min_epochs)
@@ -351,12 +384,15 @@ def fit_module(datamodule, model_name: str, config: TrainConfig, seed: int, reci
 
 
 @torch.no_grad()
-def predict_proba(module: torch.nn.Module, ecg: np.ndarray, eeg: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """P(high) for normalised windows, in eval mode on the CPU."""
+def predict_proba(module: torch.nn.Module, ecg: np.ndarray, eeg: np.ndarray, mask: np.ndarray | None = None,
+                  batch_size: int = 1024) -> np.ndarray:
+    """P(high) for normalised windows, in eval mode on the CPU; ``mask`` (n, 2): valid modalities."""
     model = module.cpu().eval()
+    mask = np.ones((len(ecg), 2), np.float32) if mask is None else np.asarray(mask, dtype=np.float32)
     out = []
     for start in range(0, len(ecg), batch_size):
         x_ecg = torch.from_numpy(np.ascontiguousarray(ecg[start:start + batch_size]))
         x_eeg = torch.from_numpy(np.ascontiguousarray(eeg[start:start + batch_size]))
-        out.append(torch.softmax(model(x_ecg, x_eeg), dim=1)[:, 1].numpy())
+        m = torch.from_numpy(np.ascontiguousarray(mask[start:start + batch_size]))
+        out.append(torch.softmax(model(x_ecg, x_eeg, m), dim=1)[:, 1].numpy())
     return np.concatenate(out) if out else np.zeros(0, np.float32)

@@ -10,7 +10,7 @@ import numpy as np
 from maan.config import check_number
 from maan.errors import MaanError
 from maan.features.normalize import informative_train_idx, layout_of
-from maan.models import MODEL_NAMES
+from maan.models import MODEL_NAMES, has_input, model_modalities
 from maan.training.module import TrainConfig
 from maan.training.recipes import Recipe, get_recipe
 from maan.training.splits import DEFAULT_PROTOCOL, PROTOCOLS, class_balance, inner_split
@@ -90,13 +90,15 @@ def train_model(features, target: str, out, model: str = "maan", seed: int = 0, 
     say = log or (lambda _: None)
     layout, n_bands = layout_of(features.manifest)
     out = Path(out)
-    all_idx, left_out = informative_train_idx(np.arange(len(y)), y, features.subject, recipe.normalize)
+    # a single-modality model learns from the windows that hold its modality
+    usable = np.flatnonzero(has_input(model_modalities(model), features.modality_mask))
+    all_idx, left_out = informative_train_idx(usable, y, features.subject, recipe.normalize)
     if left_out:
         say(left_out_message(target, left_out))
     fit_idx, val_idx = inner_split(val_split, all_idx, y, features.subject, features.trial, config.val_fraction, seed)
     dm = WindowDataModule(features.ecg, features.eeg, y, features.subject, fit_idx, val_idx, None,
                           normalize=recipe.normalize, layout=layout, n_bands=n_bands, batch_size=config.batch_size,
-                          balance=config.balance, seed=seed)
+                          balance=config.balance, seed=seed, modality_mask=features.modality_mask)
     balance = class_balance(y[all_idx])
     say(f"train {model} on {target} | recipe {recipe.name} | {len(fit_idx)} fit / {len(val_idx)} validation "
         f"windows | {balance['high_fraction']:.0%} high | {data_label(features.manifest)}")
