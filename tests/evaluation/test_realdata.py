@@ -15,14 +15,30 @@ from maan import load_features
 from tests.conftest import shared_file
 
 
+FLAT_EEG = "Subject03_2.edf"  # the task recording whose EEG this test replaces by a flat line
+
+
+def _eegmat_with_a_flat_eeg(folder):
+    """eegmat (its Subject02_1 has a dead ECG lead) with the EEG of FLAT_EEG replaced by a constant."""
+    import mne
+
+    folder.mkdir()
+    for s in range(4):
+        for p in (1, 2):
+            source = shared_file("eegmat", f"Subject{s:02d}_{p}.edf")
+            if source.name != FLAT_EEG:
+                (folder / source.name).symlink_to(source)
+    raw = mne.io.read_raw_edf(shared_file("eegmat", FLAT_EEG), preload=True, verbose="error")
+    raw._data[[i for i, name in enumerate(raw.ch_names) if name.startswith("EEG ")]] = 1e-6  # the ECG too is EEG-typed
+    mne.export.export_raw(folder / FLAT_EEG, raw, fmt="edf", verbose="error")
+    return folder
+
+
 @pytest.mark.slow
 def test_subject_held_out_cv_on_eegmat_reports_maan_and_baselines(tmp_path):
     from maan.evaluation.realdata import fold_subjects, format_real_data, run_eegmat_cv
 
-    data = shared_file("eegmat")
-    for s in range(4):
-        for p in (1, 2):
-            shared_file("eegmat", f"Subject{s:02d}_{p}.edf")
+    data = _eegmat_with_a_flat_eeg(tmp_path / "eegmat")
     results = run_eegmat_cv(data, tmp_path, config={"epochs": 2, "patience": 1})
     saved = json.loads((tmp_path / "cv-task" / "results.json").read_text())
     assert saved["protocol"] == "loso" and saved["normalize"] == "subject" and saved["target"] == "task"
@@ -50,11 +66,23 @@ def test_subject_held_out_cv_on_eegmat_reports_maan_and_baselines(tmp_path):
     # without names, the rows are named from the run's store; with the store gone, by fold number
     assert format_real_data(results) == text
     assert "fold 1" in format_real_data({**results, "features": str(tmp_path / "moved")})
-    # Subject02's rest recording has no usable ECG: task windows only, so --normalize subject
-    # leaves it out of training wherever it is not the held-out subject
+    # Subject02's rest recording has no usable ECG and Subject03's task recording a flat EEG: their
+    # windows are kept with one modality, trained on and predicted, and reported apart
+    manifest = json.loads((tmp_path / "features" / "manifest.json").read_text())
+    assert manifest["partial"] == {"ecg_no_beats": 18, "eeg_flat": 6} and manifest["dropped"] == {}
+    assert saved["modality_windows"] == {"ecg+eeg": 72, "eeg": 18, "ecg": 6} and saved["n_windows"] == 96
+    for model in ("maan", "majority", "logistic", "hr-band"):
+        pooled = saved["models"][model]["by_modalities"]
+        assert {k: pooled[k]["n"] for k in pooled} == {"all": 96, "ecg+eeg": 72, "eeg": 18, "ecg": 6}, model
+        assert all(0.0 <= pooled[k]["balanced_accuracy"] <= 1.0 for k in pooled)
+    held_out_02 = seen.index("Subject02")
+    fold = saved["models"]["maan"]["per_fold"][held_out_02]["by_modalities"]
+    assert fold["eeg"]["n"] == 18 and fold["ecg+eeg"]["n"] == 6 and fold["all"]["n"] == 24
+    assert saved["models"]["maan"]["per_fold"][held_out_02]["n_without_input"] == 0
+    assert "EEG only (18)" in text and "ECG only (6)" in text and "complete (72)" in text
+    # every subject now has both classes, so --normalize subject leaves nobody out of training
     left_out = [b["left_out_subjects"] for b in saved["class_balance"]["per_fold"]]
-    assert left_out == [[] if s == "Subject02" else ["Subject02"] for s in seen]
-    assert "left out of training" in text
+    assert left_out == [[]] * 4 and "left out of training" not in text
     # heart rate separates rest from arithmetic in the training subjects of every fold (mean
     # within-subject Fisher z -1.2 to -1.9 against a threshold of 0.55), so the cross-subject recipe picks beats
     assert [f["rr_skip"] for f in saved["models"]["maan"]["per_fold"]] == ["beats"] * 4

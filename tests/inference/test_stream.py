@@ -107,7 +107,7 @@ def test_stream_matches_predict_and_survives_a_dropout(trained):  # noqa: F811
     eeg_fz = raw.get_data(picks=["EEG Fz"])[0]
     for row, window in got:
         assert set(row) == {"time", "window_start", "window_end", "latency_s", "prob_task", "pred_task",
-                            "heart_rate_bpm", "flags"}
+                            "heart_rate_bpm", "modalities", "flags"}
         assert row["window_end"] - row["window_start"] == pytest.approx(10.0, abs=1e-3)
         n = window.shape[1]
         assert n == 10 * sfreq
@@ -117,6 +117,7 @@ def test_stream_matches_predict_and_survives_a_dropout(trained):  # noqa: F811
         np.testing.assert_array_equal(eeg_fz[a:a + n], window[16])  # EEG rows in the checkpoint's order
         expected = predict(ckpt_path, path, window_starts=[a / sfreq]).rows()[0]
         assert row["flags"] == ([expected["flags"]] if expected["flags"] else [])
+        assert row["modalities"] == expected["modalities"]
         if expected["prob_task"] is None:
             assert row["prob_task"] is None
         else:
@@ -125,6 +126,59 @@ def test_stream_matches_predict_and_survives_a_dropout(trained):  # noqa: F811
         assert (row["heart_rate_bpm"] is None) == (expected["heart_rate_bpm"] is None)
         if expected["heart_rate_bpm"] is not None:
             assert row["heart_rate_bpm"] == pytest.approx(expected["heart_rate_bpm"], abs=0.01)
+
+
+PULLED_AT = 8.0  # s into the file: the ECG electrode comes off and its channel holds noise from then on
+
+
+@pytest.mark.slow
+def test_a_pulled_ecg_electrode_is_predicted_from_the_eeg_and_flagged(trained, tmp_path):  # noqa: F811
+    """Mid-stream the ECG becomes noise (no beats): windows after it are predicted from the EEG,
+    say so (modalities "eeg") and are flagged with the ECG's reason; windows before it use both.
+    Each one equals maan predict (per-window) at the same start."""
+    import mne
+
+    from maan.inference.predict import predict
+    from maan.inference.stream import LiveStream, play
+
+    ckpt_path, _ = trained
+    raw = mne.io.read_raw(shared_file("eegmat", FILE), preload=True, verbose="error")
+    sfreq = raw.info["sfreq"]
+    ecg_index = raw.ch_names.index("ECG ECG")
+    onset = int(PULLED_AT * sfreq)
+    raw._data[ecg_index, onset:] = np.random.default_rng(0).normal(0.0, 5e-4, raw.n_times - onset)
+    path = tmp_path / "pulled_raw.fif"
+    raw.save(path, fmt="double", verbose="error")  # the player streams these very values
+    ecg = raw.get_data(picks=["ECG ECG"])[0]
+    name = f"maan-test-{uuid.uuid4().hex}"
+    got = []
+    player = play(path, name, repeat=1)
+    try:
+        assert _lsl_discovery_works(name), "LSL stream discovery on localhost failed"
+        live = LiveStream(ckpt_path, name, step=2.0, timeout=5.0, out=_Lines(), err=_Lines(),
+                          on_prediction=lambda row, window: got.append((row, window.copy())))
+        live.run(max_predictions=9, max_seconds=60)  # windows ending at 10, 12, ... 26 s of the file
+    finally:
+        try:
+            player.stop()
+        except RuntimeError:
+            pass
+    n = int(10 * sfreq)
+    kinds = []
+    for row, window in got:
+        starts = [i for i in np.flatnonzero(ecg == window[-1, 0]) if np.array_equal(ecg[i:i + n], window[-1])]
+        assert len(starts) == 1, "streamed window not found in the file"
+        a = starts[0]
+        expected = predict(ckpt_path, path, window_starts=[a / sfreq]).rows()[0]
+        assert row["modalities"] == expected["modalities"] and row["flags"] == ([expected["flags"]] if expected["flags"] else [])
+        if a >= onset:  # all noise: predicted from the EEG, flagged with the ECG's reason
+            assert row["modalities"] == "eeg" and row["flags"] and row["flags"][0].startswith("ecg_"), row
+            assert row["heart_rate_bpm"] is None
+        elif a + n <= onset:
+            assert row["modalities"] == "ecg+eeg" and row["flags"] == [], row
+        kinds.append(row["modalities"])
+        assert 0.0 <= row["prob_task"] <= 1.0 and row["prob_task"] == pytest.approx(expected["prob_task"], abs=1e-5)
+    assert "eeg" in kinds, kinds  # the stream went on after the electrode came off
 
 
 def test_stream_without_a_source_is_a_clear_error(trained):  # noqa: F811

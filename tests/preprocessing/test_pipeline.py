@@ -82,6 +82,13 @@ def test_flat_eeg_channel_is_counted():
     np.testing.assert_array_equal(out.modality_mask[:, 1], [True, False, True])
 
 
+def test_an_eeg_whose_every_channel_is_flat_is_flat():
+    record = make_record(seconds=30.0)
+    record.eeg.data[:, 1280:] = 1.0 + 1e-9 * np.arange(record.eeg.data.shape[1] - 1280)  # µV: a lost EEG
+    out = extract_trial(record, PreprocessConfig(dataset="amigos"))
+    assert out.partial == {"eeg_flat": 2} and out.modality_mask[:, 1].tolist() == [True, False, False]
+
+
 def test_topographic_layout():
     out = extract_trial(make_record(seconds=20.0), PreprocessConfig(dataset="amigos", layout="grid"))
     assert out.eeg.shape == (2, 40, 9, 9)

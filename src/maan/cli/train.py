@@ -98,6 +98,13 @@ def cmd_evaluate(args) -> int:
     print(f"  model:    {format_metrics(result['metrics'])}")
     if result["majority"]:
         print(f"  majority: {format_metrics(result['majority'])}  (training class prior)")
+    kinds = [k for k in ("ecg+eeg", "ecg", "eeg") if k in result["by_modalities"]]
+    if kinds != ["ecg+eeg"]:  # windows that miss a modality: each kind apart
+        for kind in kinds:
+            m = result["by_modalities"][kind]
+            print(f"  {kind} windows ({m['n']}): {format_metrics(m)}")
+    if result["n_without_input"]:
+        print(f"  not predicted: {result['n_without_input']} windows without the model's modality")
     if args.out:
         atomic_write_json(args.out, result)
         print(f"Results: {args.out}")

@@ -24,7 +24,8 @@ split), so a resumed run gives the same numbers as an uninterrupted one.
 Windows that miss a modality (the store's modality mask) are trained on and tested like the
 others. A single-modality model learns from the windows holding its modality; on a test window
 without it, it has no input and predicts the training majority (score: the training prior), as
-the majority baseline does (``n_without_input`` counts them).
+the majority baseline does (``n_without_input`` counts them; its metrics of that kind of window
+are not reported).
 """
 from __future__ import annotations
 
@@ -305,7 +306,9 @@ def _train_fold(features, y, target, name, k, train_idx, test_idx, protocol, see
               "epochs": fit.epochs_run, "best_epoch": fit.best_epoch, "batch_size": fit.batch_size,
               "best_val_loss": None if not np.isfinite(fit.best_val_loss) else round(fit.best_val_loss, 6),
               "seconds": round(fit.seconds, 3), "checkpoint": f"folds/fold-{k:02d}/{name}.pt",
-              "by_modalities": metrics_by_modalities(y_t, score, modality_kind(mask_t)),
+              "by_modalities": {kind: m for kind, m in metrics_by_modalities(y_t, score, modality_kind(mask_t)).items()
+                                # no metrics on the kind of window a single-modality model has no input for
+                                if kind == "all" or set(kind.split("+")) & set(modalities)},
               "n_without_input": int((~usable).sum())}
     if fit.module.model.input_skip and fit.module.model.ecg_branch is not None:
         result["rr_skip"] = fit.module.model.rr_skip  # what the recipe built this fold's model with

@@ -104,6 +104,7 @@ def format_real_data(results: dict, subject_names=None) -> str:
     pooled = [pooled_balanced_accuracy(results["models"][m]["per_fold"]) for m in models]
     lines.append("  " + "pooled windows".ljust(width) + "".join(
         ("n/a" if v is None else f"{v:.2f}").rjust(10) for v in pooled))
+    lines += format_by_modalities(results, width)
     left_out = sorted({s for fold in results["class_balance"].get("per_fold", [])
                        for s in fold.get("left_out_subjects", [])})
     if left_out:
@@ -115,6 +116,26 @@ def format_real_data(results: dict, subject_names=None) -> str:
     lines.append(f"  {results['n_subjects']} subjects: noisy, not a benchmark (hr-band: logistic regression on the "
                  "mean heart rate and mean log band power; docs/model.md has the seed-to-seed spread)")
     return "\n".join(lines)
+
+
+def format_by_modalities(results: dict, width: int = 20) -> list[str]:
+    """Lines of pooled balanced accuracy per kind of window (complete, ECG only, EEG only) for
+    every model of a CV result; none when every window is complete."""
+    counts = results.get("modality_windows", {})
+    if set(counts) <= {"ecg+eeg"}:
+        return []
+    models = list(results["models"])
+    lines = ["  by kind of window (all folds pooled; a kind holding one class: that class's recall)"]
+    for kind in ("ecg+eeg", "ecg", "eeg"):
+        if kind not in counts:
+            continue
+        label = {"ecg+eeg": "complete", "ecg": "ECG only", "eeg": "EEG only"}[kind] + f" ({counts[kind]})"
+        cells = []
+        for m in models:
+            v = results["models"][m].get("by_modalities", {}).get(kind, {}).get("balanced_accuracy")
+            cells.append(("n/a" if v is None else f"{v:.2f}").rjust(10))
+        lines.append("  " + label.ljust(width) + "".join(cells))
+    return lines
 
 
 def _stored_fold_subjects(results: dict) -> list[str] | None:

@@ -127,7 +127,22 @@ def format_cv_summary(result: dict) -> str:
     for model in sorted(result["models"], key=lambda m: ROW_ORDER.index(m) if m in ROW_ORDER else 99):
         metrics = result["models"][model]["metrics"]
         lines.append(f"| {model} | " + " | ".join(_pct(metrics.get(m)) for m in METRICS) + " |")
+    counts = result.get("modality_windows", {})
+    if not set(counts) <= {"ecg+eeg"}:  # windows that miss a modality: every kind apart, pooled over folds
+        kinds = [k for k in ("ecg+eeg", "ecg", "eeg") if k in counts]
+        lines += ["", "by kind of window (test windows of all folds pooled), ACC / BA %",
+                  "| model | " + " | ".join(f"{k} ({counts[k]} windows)" for k in kinds) + " |",
+                  "|---|" + "---|" * len(kinds)]
+        for model in sorted(result["models"], key=lambda m: ROW_ORDER.index(m) if m in ROW_ORDER else 99):
+            pooled = result["models"][model].get("by_modalities", {})
+            lines.append(f"| {model} | " + " | ".join(
+                f"{_num(pooled.get(k, {}).get('acc'))} / {_num(pooled.get(k, {}).get('balanced_accuracy'))}"
+                for k in kinds) + " |")
     return "\n".join(lines)
+
+
+def _num(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}"
 
 
 def format_metrics(metrics: dict) -> str:

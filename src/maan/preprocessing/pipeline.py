@@ -198,12 +198,15 @@ def ecg_rr_windows(ecg, fs: float, starts: np.ndarray, window_samples: int, conf
 
 
 # A channel whose range within a window is below this fraction of the trial's median range is
-# flat (dead electrode, clipped amplifier): its DE would be log(~0).
+# flat (dead electrode, clipped amplifier): its DE would be log(~0). So is one whose range is
+# below FLAT_ABSOLUTE_RANGE µV (under any EEG amplifier's resolution), which catches a recording
+# whose every channel is flat.
 FLAT_RELATIVE_RANGE = 1e-4
+FLAT_ABSOLUTE_RANGE = 1e-3
 
 
 def flat_channel_windows(x: np.ndarray, starts: np.ndarray, window_samples: int) -> np.ndarray:
-    """True for windows where any channel of ``x`` (channels, samples) is flat."""
+    """True for windows where any channel of ``x`` (channels, samples, in µV) is flat."""
     if len(starts) == 0:
         return np.zeros(0, dtype=bool)
     if np.all(np.diff(starts) == window_samples):  # the default step == window: a view, no copy
@@ -212,7 +215,7 @@ def flat_channel_windows(x: np.ndarray, starts: np.ndarray, window_samples: int)
         pieces = x[:, starts[:, None] + np.arange(window_samples)[None, :]]
     span = pieces.max(axis=-1) - pieces.min(axis=-1)  # (channels, windows)
     reference = np.median(span)
-    return (span <= FLAT_RELATIVE_RANGE * reference).any(axis=0) if reference > 0 else np.ones(len(starts), bool)
+    return (span <= max(FLAT_RELATIVE_RANGE * reference, FLAT_ABSOLUTE_RANGE)).any(axis=0)
 
 
 def eeg_de_windows(eeg, fs: float, starts: np.ndarray, window_samples: int, config: PreprocessConfig):
