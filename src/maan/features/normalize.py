@@ -97,6 +97,15 @@ class Stats:
             eeg_out[~mask[:, 1]] = 0.0
         return ecg_out, eeg_out
 
+    def check_shape(self, eeg_shape, layout: str = "channels", n_bands: int = 4) -> None:
+        """MaanError unless the EEG statistics fit windows of ``eeg_shape`` (a checkpoint's file)."""
+        view = _eeg_view(np.zeros((1, *eeg_shape), np.float32), layout, n_bands)
+        expected = view.mean(axis=(0, 2) if layout == "grid" else (0, 3), keepdims=True)[0].shape
+        for name in ("eeg_mean", "eeg_std"):
+            if np.shape(getattr(self, name)) != expected:
+                raise MaanError(f"normalisation statistics {name} have shape {np.shape(getattr(self, name))}, "
+                                f"EEG windows {tuple(eeg_shape)} need {expected}")
+
     def to_dict(self) -> dict:
         return {"ecg_mean": self.ecg_mean, "ecg_std": self.ecg_std,
                 "eeg_mean": np.asarray(self.eeg_mean).tolist(), "eeg_std": np.asarray(self.eeg_std).tolist(),

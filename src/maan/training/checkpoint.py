@@ -194,6 +194,9 @@ def load_checkpoint(path) -> Checkpoint:
             raise ValueError("'target' or 'store' is missing")
         model = build_model(name, tuple(meta["ecg_shape"]), tuple(meta["eeg_shape"]), **kwargs)
         normalizer = Normalizer.from_dict(meta["normalizer"])
+        for stats in [normalizer.global_stats, *normalizer.subject_stats.values()]:
+            if stats is not None:
+                stats.check_shape(meta["eeg_shape"], normalizer.layout, normalizer.n_bands)
     except InvalidInputError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, MaanError) as exc:
