@@ -66,3 +66,20 @@ def test_table1_layout_and_label():
     assert "| (b-1) Proposed model | 80.0 ± 5.0 | 80.0 ± 5.0 / 80.0 ± 5.0 | 80.0 ± 5.0 |" in text
     assert "| (b-1) Proposed model, paper | 91.68 |" in text  # for reference
     assert "majority" in format_cv_summary(runs[0])
+
+
+def test_metrics_by_kind_of_window_and_pooled_over_folds():
+    from maan.config import modality_kind
+    from maan.evaluation.metrics import metrics_by_modalities, pool_by_modalities
+
+    kinds = modality_kind(np.array([[1, 1], [1, 1], [0, 1], [0, 1], [1, 0]], bool))
+    assert kinds.tolist() == ["ecg+eeg", "ecg+eeg", "eeg", "eeg", "ecg"]
+    y, score = np.array([1, 0, 1, 0, 1]), np.array([0.9, 0.2, 0.4, 0.1, 0.8])
+    fold = metrics_by_modalities(y, score, kinds)
+    assert {k: fold[k]["n"] for k in fold} == {"all": 5, "ecg+eeg": 2, "eeg": 2, "ecg": 1}
+    assert fold["ecg+eeg"]["acc"] == 1.0 and fold["eeg"]["acc"] == 0.5 and fold["all"]["acc"] == 0.8
+    other = metrics_by_modalities(np.array([0, 0]), np.array([0.7, 0.3]), np.array(["eeg", "eeg"]))
+    pooled = pool_by_modalities([fold, other])
+    assert pooled["eeg"]["n"] == 4 and pooled["eeg"]["folds"] == 2 and pooled["ecg"]["folds"] == 1
+    assert pooled["eeg"]["confusion"] == [[2, 1], [1, 0]]  # TN: 0.1 and 0.3; FP: 0.7; FN: 0.4
+    assert pooled["eeg"]["acc"] == 0.5 and pooled["eeg"]["balanced_accuracy"] == pytest.approx((2 / 3 + 0) / 2)

@@ -106,3 +106,24 @@ def test_single_class_subjects_are_left_out_of_training_under_subject_normalisat
     assert left_out == [] and len(keep) == 8
     keep, left_out = informative_train_idx(np.array([4, 5]), y, subject, "subject")
     assert left_out == [] and len(keep) == 2
+
+
+def test_a_missing_modality_sets_no_statistics_and_is_zero_after_normalisation():
+    rng = np.random.default_rng(0)
+    ecg = np.abs(rng.normal(0.8, 0.1, (10, 1, 32))).astype(np.float32)
+    eeg = rng.normal(2.0, 0.5, (10, 4, 14, 10)).astype(np.float32)
+    mask = np.ones((10, 2), bool)
+    mask[:3, 1] = False  # three windows without EEG: garbage stored there
+    eeg[:3] = 1e6
+    mask[3:5, 0] = False
+    ecg[3:5] = 0.0  # no beats
+    stats = Stats.fit(ecg, eeg, mask=mask)
+    np.testing.assert_allclose(stats.eeg_mean, eeg[3:].mean(axis=(0, 3), keepdims=True)[0], rtol=1e-5)
+    np.testing.assert_allclose(stats.ecg_mean, ecg[ecg != 0].mean(), rtol=1e-5)
+    ecg_n, eeg_n = Normalizer("train").fit(ecg, eeg, mask=mask).transform(ecg, eeg, mask=mask)
+    assert not eeg_n[:3].any() and not ecg_n[3:5].any() and np.isfinite(eeg_n).all()
+    assert abs(eeg_n[3:].mean()) < 1e-4  # the valid windows are centred
+    # a subject without any valid EEG window: nothing to standardise, every EEG input is 0
+    mask[:, 1] = False
+    ecg_n, eeg_n = Normalizer("subject").fit(ecg, eeg, np.zeros(10), mask=mask).transform(ecg, eeg, np.zeros(10), mask)
+    assert not eeg_n.any() and np.isfinite(ecg_n).all()

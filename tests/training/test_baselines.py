@@ -3,6 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from maan.features.normalize import standardize_by_group
 from maan.training.baselines import (LOGISTIC_BASELINES, baseline_features, hr_band_features, logistic_baseline,
                                      rr_statistics, window_features)
 
@@ -91,3 +92,30 @@ def test_hr_band_beats_the_per_electrode_logistic_when_only_heart_rate_carries_t
     hr_band, logistic = np.mean(accuracy["hr-band"]), np.mean(accuracy["logistic"])
     assert hr_band >= 0.9
     assert hr_band > logistic + 0.02, accuracy
+
+
+def test_a_missing_modality_is_imputed_with_the_training_mean():
+    """Known answer: the regression on imputed features equals one fitted on features where the
+    missing entries were replaced by hand with the mean of the training windows that have them."""
+    from maan.training.baselines import present_features
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 1 + 4))  # hr-band: heart rate, then 4 band powers
+    y = (x[:, 1] + 0.5 * rng.normal(size=40) > 0).astype(int)
+    mask = np.ones((40, 2), bool)
+    mask[::5, 0] = False  # windows without ECG
+    mask[1::7, 1] = False  # windows without EEG
+    present = present_features("hr-band", x, mask)
+    assert present[:, 0].tolist() == mask[:, 0].tolist() and (present[:, 1:] == mask[:, 1:]).all()
+    train, test = np.arange(30), np.arange(30, 40)
+    garbage = np.where(present, x, 1e6)  # whatever is stored for a missing modality is never read
+    by_hand = x.copy()
+    for j in range(x.shape[1]):
+        seen = present[train, j]
+        by_hand[~present[:, j], j] = x[train][seen, j].mean()
+    assert np.allclose(logistic_baseline(garbage, y, train, test, present=present)[1],
+                       logistic_baseline(by_hand, y, train, test)[1])
+    # per subject: a missing entry is the subject's mean, 0 after standardisation
+    subject = np.repeat(["a", "b"], 20)
+    assert np.allclose(logistic_baseline(garbage, y, train, test, "subject", subject, present=present)[1],
+                       logistic_baseline(standardize_by_group(x, subject, present), y, train, test)[1])
