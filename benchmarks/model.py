@@ -150,6 +150,8 @@ def onnx_latency(model, ecg_shape, eeg_shape, calls):
     x_ecg, x_eeg = make_inputs(1, ecg_shape, eeg_shape)
     feeds = {name: x.numpy() for name, x in (("ecg", x_ecg), ("eeg", x_eeg))
              if name in model.modalities}
+    if model.mask_inputs:  # a two-modality graph also takes the modality mask
+        feeds["mask"] = torch.ones(1, 2).numpy()
     return latency_percentiles(lambda: session.run(None, feeds), calls)
 
 

@@ -113,8 +113,8 @@ def run_cohort(features, idx, target: str, overrides: dict, seed: int = 0) -> di
         dm = WindowDataModule(ecg, eeg, y, subject, fit_idx, val_idx, test_idx, batch_size=config.batch_size,
                               balance=config.balance, seed=seed + k, normalizer=Normalizer("subject", layout, n_bands))
         fit = fit_module(dm, model, config, seed + k, "cross-subject")
-        ecg_t, eeg_t, y_t = dm.test_arrays()
-        preds["maan"].append((predict_proba(fit.module, ecg_t, eeg_t) >= 0.5).astype(int))
+        ecg_t, eeg_t, mask_t, y_t = dm.test_arrays()
+        preds["maan"].append((predict_proba(fit.module, ecg_t, eeg_t, mask_t) >= 0.5).astype(int))
         preds["logistic"].append(logistic_baseline(pooled, y, train_idx, test_idx, "subject", subject, seed)[0])
         preds["hr-band"].append(logistic_baseline(hr_band, y, train_idx, test_idx, "subject", subject, seed)[0])
         truth.append(y_t)
