@@ -91,7 +91,7 @@ def run_cohort(features, idx, target: str, overrides: dict, seed: int = 0) -> di
     """Pooled balanced accuracy of maan and the logistic baseline, LOSO on the windows ``idx``."""
     from sklearn.metrics import balanced_accuracy_score
 
-    from maan.training.baselines import hr_band_features, logistic_baseline, window_features
+    from maan.training.baselines import hr_band_features, logistic_baseline, present_features, window_features
     from maan.training.datamodule import WindowDataModule
     from maan.training.module import TrainConfig, fit_module, predict_proba
     from maan.features.normalize import Normalizer, informative_train_idx, layout_of
@@ -101,22 +101,26 @@ def run_cohort(features, idx, target: str, overrides: dict, seed: int = 0) -> di
     rule, model = overrides.pop("inner", "auto"), overrides.pop("model", "maan")
     config = TrainConfig(**{"accelerator": "cpu", **overrides})
     layout, n_bands = layout_of(features.manifest)
-    ecg, eeg = features.ecg[idx], features.eeg[idx]
+    ecg, eeg, mask = features.ecg[idx], features.eeg[idx], features.modality_mask[idx]
     subject, trial = np.asarray(features.subject)[idx], np.asarray(features.trial)[idx]
     y = np.asarray(features.labels[target])[idx].astype(int)
     pooled = window_features(ecg, eeg, layout, n_bands)
     hr_band = hr_band_features(ecg, eeg, layout, n_bands)
+    present = {"logistic": present_features("logistic", pooled, mask), "hr-band": present_features("hr-band", hr_band, mask)}
     truth, preds = [], {"maan": [], "logistic": [], "hr-band": []}
     for k, (train_idx, test_idx) in enumerate(make_splits("loso", y, subject, trial, 0, seed)):
         train_idx, _ = informative_train_idx(train_idx, y, subject, "subject")
         fit_idx, val_idx = inner(rule, train_idx, y, subject, trial, config, seed + k)
         dm = WindowDataModule(ecg, eeg, y, subject, fit_idx, val_idx, test_idx, batch_size=config.batch_size,
-                              balance=config.balance, seed=seed + k, normalizer=Normalizer("subject", layout, n_bands))
+                              balance=config.balance, seed=seed + k, normalizer=Normalizer("subject", layout, n_bands),
+                              modality_mask=mask)
         fit = fit_module(dm, model, config, seed + k, "cross-subject")
         ecg_t, eeg_t, mask_t, y_t = dm.test_arrays()
         preds["maan"].append((predict_proba(fit.module, ecg_t, eeg_t, mask_t) >= 0.5).astype(int))
-        preds["logistic"].append(logistic_baseline(pooled, y, train_idx, test_idx, "subject", subject, seed)[0])
-        preds["hr-band"].append(logistic_baseline(hr_band, y, train_idx, test_idx, "subject", subject, seed)[0])
+        preds["logistic"].append(logistic_baseline(pooled, y, train_idx, test_idx, "subject", subject, seed,
+                                                   present["logistic"])[0])
+        preds["hr-band"].append(logistic_baseline(hr_band, y, train_idx, test_idx, "subject", subject, seed,
+                                                  present["hr-band"])[0])
         truth.append(y_t)
     y_all = np.concatenate(truth)
     return {m: float(balanced_accuracy_score(y_all, np.concatenate(p))) for m, p in preds.items()}

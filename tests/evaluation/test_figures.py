@@ -146,6 +146,7 @@ def test_metrics_json_holds_separation_numbers(figured_run):
              and s["model"] == "maan")
     for k in range(2):
         pred = load_predictions(predictions_path(run / "segment-kfold" / "arousal" / "folds" / f"fold-{k:02d}", "maan"))
+        pred = F.complete_windows(pred)  # representations of complete windows only
         assert s["silhouette"]["per_fold"][k] == pytest.approx(F.silhouette(pred["representation"], pred["y_true"]))
         assert s["fisher_ratio"]["per_fold"][k] == pytest.approx(F.fisher_ratio(pred["representation"], pred["y_true"]))
     att = {(a["protocol"], a["target"]) for a in m["attention"] if a["model"] == "maan"}
@@ -173,3 +174,11 @@ def test_cli_help_and_figures_command(tiny_run, tmp_path, capsys):
                               "--format", "png"])
     assert args.func(args) == 0
     assert (tmp_path / "f" / "tsne-subject-kfold.png").exists() and not list((tmp_path / "f").glob("*.svg"))
+
+
+def test_complete_windows_keeps_the_windows_with_both_modalities():
+    pred = {"y_true": np.array([0, 1, 1]), "score": np.array([0.1, 0.2, 0.3]),
+            "representation": np.eye(3), "modality_mask": np.array([[1, 1], [0, 1], [1, 1]], bool)}
+    kept = F.complete_windows(pred)
+    assert kept["y_true"].tolist() == [0, 1] and kept["representation"].tolist() == [[1, 0, 0], [0, 0, 1]]
+    assert F.complete_windows({"y_true": np.array([1])})["y_true"].tolist() == [1]  # no mask: every window

@@ -89,7 +89,7 @@ def test_cli_writes_the_csv_and_flags_windows_without_ecg(trained, tmp_path, cap
     assert all(r["flags"] == "" and r["modalities"] == "ecg+eeg" and 0 <= float(r["prob_task"]) <= 1
                and r["pred_task"] in ("0", "1") for r in second)
     assert [float(r["window_start"]) for r in second[:3]] == [0.0, 5.0, 10.0]
-    assert "46 windows from 2 file(s), 35 predicted from one modality, 0 with neither" in capsys.readouterr().err
+    assert "46 windows from 2 file(s), 35 with one valid modality, 0 not predicted" in capsys.readouterr().err
 
 
 def test_missing_channels_are_named(trained):

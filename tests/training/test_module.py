@@ -315,3 +315,13 @@ def test_modality_dropout_drops_one_modality_of_complete_windows_in_training_onl
     single = _quiet(EmotionModule("ecg-only", (1, 32), (4, 14, 10), modality_dropout=1.0))
     batch = (x_ecg, x_eeg, torch.ones(64, 2), y)
     assert single._drop_modalities(batch) is batch  # one modality: nothing to drop
+
+
+def test_mixup_pairs_windows_that_hold_the_same_modalities():
+    from maan.training.module import _permutation_within
+
+    torch.manual_seed(0)
+    mask = torch.tensor([[1.0, 1.0], [0.0, 1.0], [1.0, 1.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [1.0, 0.0]])
+    for _ in range(20):
+        perm = _permutation_within(mask, "cpu")
+        assert sorted(perm.tolist()) == list(range(7)) and torch.equal(mask[perm], mask)

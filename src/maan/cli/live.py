@@ -33,7 +33,7 @@ def cmd_predict(args) -> int:
     result = predict(predictor, args.input, step=args.step, per_window=args.per_window,
                      normalize_with=args.normalize_with or None)
     partial = sum(1 for m in result.modalities if m in ("ecg", "eeg"))
-    unpredicted = sum(1 for m in result.modalities if not m)
+    unpredicted = sum(1 for i in range(len(result)) if any(math.isnan(result.prob[t][i]) for t in result.targets))
     if args.out:
         result.to_csv(args.out)
     else:
@@ -44,8 +44,8 @@ def cmd_predict(args) -> int:
         for row in result.rows():
             writer.writerow({k: "" if v is None else v for k, v in row.items()})
     if not args.quiet:
-        print(f"{len(result)} windows from {len(args.input)} file(s), {partial} predicted from one modality, "
-              f"{unpredicted} with neither (not predicted)"
+        print(f"{len(result)} windows from {len(args.input)} file(s), {partial} with one valid modality, "
+              f"{unpredicted} not predicted"
               + (f"; predictions: {args.out}" if args.out else ""), file=sys.stderr)
     return 0
 

@@ -201,7 +201,8 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
 
     subject_normalizer = None
     if normalize == "subject":  # transductive: every subject's own windows, labels unused
-        subject_normalizer = Normalizer("subject", layout, n_bands).fit(features.ecg, features.eeg, features.subject)
+        subject_normalizer = Normalizer("subject", layout, n_bands).fit(features.ecg, features.eeg, features.subject,
+                                                                        mask=features.modality_mask)
     pooled = None
 
     def fold_dir(k):
@@ -270,7 +271,11 @@ def _train_fold(features, y, target, name, k, train_idx, test_idx, protocol, see
     fold_seed = seed + k
     modalities = model_modalities(name)
     mask = features.modality_mask
-    train_idx = train_idx[has_input(modalities, mask[train_idx])]  # a single-modality model: its windows
+    usable = has_input(modalities, mask)  # a single-modality model learns from the windows with its modality
+    train_idx, left_out = informative_train_idx(train_idx[usable[train_idx]], y, features.subject,
+                                                recipe.normalize, present=usable)
+    if left_out:
+        _say(log, f"  fold {k + 1} {name}: " + left_out_message(target, left_out))
     if len(train_idx) == 0:
         raise MaanError(f"fold {k + 1}: no training window holds {' or '.join(m.upper() for m in modalities)}; "
                         f"the {name} model has nothing to learn from")
@@ -454,6 +459,9 @@ def evaluate_model(checkpoint, features, target: str | None = None) -> dict:
     y = check_target(features, target)
     score = ckpt.predict_proba(features.ecg, features.eeg, features.subject, features.modality_mask)
     usable = np.isfinite(score)  # a single-modality model has no input on windows without its modality
+    if not usable.any():
+        raise MaanError(f"{ckpt.path}: the {ckpt.model_name} model has no input in this store (no window holds "
+                        f"{' or '.join(m.upper() for m in ckpt.modalities)})")
     y, kinds = y[usable], modality_kind(features.modality_mask[usable])
     score = score[usable]
     metrics = binary_metrics(y, (score >= 0.5).astype(int), score)

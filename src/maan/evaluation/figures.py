@@ -18,6 +18,10 @@ pyplot state) and ``RUN/figures/metrics.json``:
 * ``protocols`` — accuracy under each protocol (segment-, trial-, subject-kfold) for every
   trained model and the majority baseline: the leakage gap.
 
+The t-SNE, attention and separation figures use the windows with both modalities valid only (a
+missing modality's feature block and attention mask describe no signal); ROC and confusion use
+every test window.
+
 Two numbers quantify the paper's claim that attention separates the classes ("margin
 enhancement and variance reduction"), computed on the representation itself (not on the 2-D
 t-SNE embedding), per fold, on all test windows of the fold (a deterministic subsample of at
@@ -306,6 +310,17 @@ def plot_attention(rows: dict, targets: list[str], model: str, label: str, proto
     return fig
 
 
+def complete_windows(pred: dict) -> dict:
+    """A fold's test predictions restricted to the windows with both modalities valid (all of
+    them when the file has no ``modality_mask``)."""
+    mask = pred.get("modality_mask")
+    if mask is None or mask.all():
+        return pred
+    keep = mask.all(axis=1)
+    return {k: (v[keep] if isinstance(v, np.ndarray) and v.ndim and len(v) == len(keep) else v)
+            for k, v in pred.items()}
+
+
 def plot_roc(preds: dict, targets: list[str], models: list[str], label: str, protocol: str):
     """``preds[(target, model)] = [per-fold {"y_true", "score"}]`` -> Figure."""
     from sklearn.metrics import roc_auc_score, roc_curve
@@ -500,6 +515,9 @@ def make_figures(run, out=None, *, fold: int = 0, max_points: int = 2000, seed: 
             k_show = fold
             for model, per_fold in preds.items():
                 roc[(target, model)] = per_fold
+                # representation and attention: complete windows only (a missing modality's block
+                # and mask describe no signal)
+                per_fold = [complete_windows(p) for p in per_fold]
                 sil, fis = [], []
                 for k, p in enumerate(per_fold):
                     if "representation" not in p:

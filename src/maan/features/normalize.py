@@ -228,38 +228,41 @@ def standardize_by_group(x: np.ndarray, groups: np.ndarray, present: np.ndarray 
     return out
 
 
-def single_class_subjects(train_idx, y, subject) -> list[str]:
+def single_class_subjects(train_idx, y, subject, present=None) -> list[str]:
     """Subjects whose windows are all training windows of one label, sorted.
 
     Only subjects with no window outside ``train_idx`` count: ``subject`` normalisation also
     standardises a subject on its test windows, which may hold the other class (trial-kfold).
+    ``present`` (bool per window): only those windows count (a single-modality model's windows).
     Test labels are never read.
     """
     train_idx = np.asarray(train_idx)
     subject = np.asarray(subject).astype(str)
     y_train, s_train = np.asarray(y)[train_idx], subject[train_idx]
     names, n_train = np.unique(s_train, return_counts=True)
-    n_all = dict(zip(*np.unique(subject, return_counts=True)))
+    counted = subject if present is None else subject[np.asarray(present, dtype=bool)]
+    n_all = dict(zip(*np.unique(counted, return_counts=True)))
     return sorted(str(s) for s, n in zip(names, n_train)
-                  if n == n_all[s] and len(np.unique(y_train[s_train == s])) < 2)
+                  if n == n_all.get(s, 0) and len(np.unique(y_train[s_train == s])) < 2)
 
 
-def informative_train_idx(train_idx, y, subject, normalize: str) -> tuple[np.ndarray, list[str]]:
+def informative_train_idx(train_idx, y, subject, normalize: str, present=None) -> tuple[np.ndarray, list[str]]:
     """The training windows worth fitting on, and the subjects left out.
 
     Under ``--normalize subject`` a subject whose windows all carry one label is standardised on
     that class alone: its features are centred on the class's own mean, where the other
     subjects place the boundary between the classes, so its labels teach the opposite of what
-    they say (eegmat: a subject whose rest recording has no usable ECG keeps only its task
-    windows). Such subjects are left out of training (they are still tested where they are held
-    out). This needs all of a subject's windows on the training side (``loso``,
+    they say (eegmat: a subject whose rest recording has no usable ECG has ECG in its task windows
+    only, so an ``ecg-only`` model, whose windows are those with ECG, given as ``present``, sees
+    one class of it). Such subjects are left out of training (they are still tested where they
+    are held out). This needs all of a subject's windows on the training side (``loso``,
     ``subject-kfold``, ``maan train``); ``train`` normalisation keeps every window. When leaving
     them out would leave a single class, nothing is left out.
     """
     train_idx = np.asarray(train_idx)
     if normalize != "subject":
         return train_idx, []
-    dropped = single_class_subjects(train_idx, y, subject)
+    dropped = single_class_subjects(train_idx, y, subject, present)
     if not dropped:
         return train_idx, []
     keep = train_idx[~np.isin(np.asarray(subject)[train_idx].astype(str), dropped)]

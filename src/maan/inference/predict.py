@@ -21,8 +21,9 @@ Windows
 Windows that miss a modality
     A window's ECG is invalid with NaN (``BAD_`` annotations), no usable beats or implausible RR
     intervals; its EEG with NaN or a flat, non-finite or out-of-range channel. A window with one
-    valid modality is predicted from it: ``modalities`` says which were used (``ecg+eeg``,
-    ``eeg``, ``ecg``) and ``flags`` names what is wrong with the other (the pipeline's reasons:
+    valid modality is predicted from it: ``modalities`` says which are valid, i.e. what a
+    two-modality checkpoint used (``ecg+eeg``, ``eeg``, ``ecg``), and ``flags`` names what is
+    wrong with the other (the pipeline's reasons:
     ``ecg_nan``, ``ecg_no_beats``, ``ecg_rr_out_of_range``, ``eeg_nan``, ``eeg_flat``,
     ``eeg_not_finite``, ``eeg_out_of_range``). A window with neither is not predicted: its
     ``modalities`` is empty, its probabilities NaN (empty in the CSV), its predicted class -1
@@ -205,8 +206,8 @@ class Predictions:
     file: list = field(default_factory=list)  # (n,) input name per window
     window_start: np.ndarray = field(default_factory=lambda: np.zeros(0))  # seconds from the file's start
     window_end: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    prob: dict = field(default_factory=dict)  # target -> (n,) P(high); NaN for flagged windows
-    pred: dict = field(default_factory=dict)  # target -> (n,) 0/1; -1 for flagged windows
+    prob: dict = field(default_factory=dict)  # target -> (n,) P(high); NaN where the checkpoint has no input
+    pred: dict = field(default_factory=dict)  # target -> (n,) 0/1; -1 where the checkpoint has no input
     heart_rate_bpm: np.ndarray = field(default_factory=lambda: np.zeros(0))  # NaN without valid ECG
     modalities: list = field(default_factory=list)  # (n,) "ecg+eeg", "eeg", "ecg" or "" (neither valid)
     flags: list = field(default_factory=list)  # (n,) "" or what is wrong with the window
@@ -306,6 +307,9 @@ def _file_windows(predictor: Predictor, raw, name: str, step, per_window: bool, 
         eeg.append(w.eeg[:1])
         reasons.append(w.flags[0] if len(w.reasons) else "nan")
         masks.append(w.modality_mask[:1] if len(w.reasons) else np.zeros((1, 2), bool))
+        if not len(w.reasons):  # no window came out: an all-invalid row keeps the arrays aligned
+            ecg[-1] = np.zeros((1, *w.ecg.shape[1:]), np.float32)
+            eeg[-1] = np.zeros((1, *w.eeg.shape[1:]), np.float32)
     if not len(idx):
         shape = predictor.checkpoints[0].meta["eeg_shape"]
         return (np.zeros((0, 1, predictor.config.rr_length), np.float32), np.zeros((0, *shape), np.float32),

@@ -209,14 +209,13 @@ class EmotionModule(L.LightningModule):
         """Mixup (Zhang et al. 2018): one weight per batch from Beta(alpha, alpha), the batch mixed
         with a permutation of itself, the loss mixed the same way (class weights kept). Inputs are
         standardised features, where the RR series' zero padding is the subject's mean interval, so
-        mixing padded series stays inside the feature space."""
+        mixing padded series stays inside the feature space. Each window is mixed with one that
+        holds the same modalities."""
         x_ecg, x_eeg, mask, y = batch
         alpha = self.hparams.mixup
         lam = float(torch.distributions.Beta(alpha, alpha).sample())
-        perm = torch.randperm(len(y), device=y.device)
-        mixed = mask * mask[perm]  # a modality is in the mix only where both windows have it
-        x_ecg, x_eeg = _masked(lam * x_ecg + (1 - lam) * x_ecg[perm], lam * x_eeg + (1 - lam) * x_eeg[perm], mixed)
-        logits = self(x_ecg, x_eeg, mixed)
+        perm = _permutation_within(mask, y.device)
+        logits = self(lam * x_ecg + (1 - lam) * x_ecg[perm], lam * x_eeg + (1 - lam) * x_eeg[perm], mask)
         loss = (lam * F.cross_entropy(logits, y, weight=self.loss_weights)
                 + (1 - lam) * F.cross_entropy(logits, y[perm], weight=self.loss_weights))
         predicted = logits.argmax(dim=1)
@@ -254,6 +253,19 @@ class EmotionModule(L.LightningModule):
 
     def configure_optimizers(self):
         return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+
+
+def _permutation_within(mask, device) -> torch.Tensor:
+    """A random permutation of the batch that pairs each window with one holding the same
+    modalities (mixup never mixes a window with a partner that lacks one of its modalities)."""
+    kinds = mask[:, 0] * 2 + mask[:, 1]
+    if bool((kinds == kinds[0]).all()):
+        return torch.randperm(len(mask), device=device)
+    perm = torch.arange(len(mask), device=device)
+    for kind in torch.unique(kinds):
+        rows = torch.nonzero(kinds == kind).flatten()
+        perm[rows] = rows[torch.randperm(len(rows), device=device)]
+    return perm
 
 
 def _masked(x_ecg, x_eeg, mask) -> tuple:

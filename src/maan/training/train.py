@@ -91,8 +91,9 @@ def train_model(features, target: str, out, model: str = "maan", seed: int = 0, 
     layout, n_bands = layout_of(features.manifest)
     out = Path(out)
     # a single-modality model learns from the windows that hold its modality
-    usable = np.flatnonzero(has_input(model_modalities(model), features.modality_mask))
-    all_idx, left_out = informative_train_idx(usable, y, features.subject, recipe.normalize)
+    usable = has_input(model_modalities(model), features.modality_mask)
+    all_idx, left_out = informative_train_idx(np.flatnonzero(usable), y, features.subject, recipe.normalize,
+                                              present=usable)
     if left_out:
         say(left_out_message(target, left_out))
     fit_idx, val_idx = inner_split(val_split, all_idx, y, features.subject, features.trial, config.val_fraction, seed)
