@@ -342,3 +342,23 @@ def test_an_error_caused_by_ctrl_c_is_the_interruption(monkeypatch, capsys):
     monkeypatch.setattr(maan.cli.data, "cmd_synth", plain_bug)
     with pytest.raises(ImportError, match="a real bug"):
         main(["synth", "--format", "amigos", "--out", "x"])
+
+
+def test_ctrl_c_where_python_cannot_raise_is_delivered_again(capsys, monkeypatch):
+    """A KeyboardInterrupt raised in a callback Python ignores (an import-lock or weakref
+    callback) is not printed as a traceback and lost: it is raised again in the code that follows."""
+    import time
+    import types
+
+    import maan.cli as cli
+
+    def command(argv):
+        sys.unraisablehook(types.SimpleNamespace(exc_type=KeyboardInterrupt, exc_value=KeyboardInterrupt(),
+                                                 exc_traceback=None, err_msg=None, object=None))
+        time.sleep(5)  # the interruption is raised here
+        return 0
+
+    monkeypatch.setattr(cli, "_main", command)
+    assert cli.main(["anything"]) == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "interrupted" in err

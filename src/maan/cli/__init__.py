@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 EXIT_USAGE = 2
@@ -60,8 +61,20 @@ def main(argv=None) -> int:
         pressed.append(signum)
         raise KeyboardInterrupt
 
+    def on_unraisable(info, hook=sys.unraisablehook):
+        # Ctrl-C that lands where Python cannot raise (a weakref or import-lock callback) would be
+        # printed as "Exception ignored ... Traceback" and lost: deliver it again, to be raised
+        # in the code that runs next
+        if issubclass(info.exc_type, KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+        else:
+            hook(info)
+
     own_handler = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, on_ctrl_c) if own_handler else None
+    previous_hook = sys.unraisablehook
+    if own_handler:
+        sys.unraisablehook = on_unraisable
     try:
         code = _main(argv)
     except KeyboardInterrupt:  # Ctrl-C before a command started (imports, parsing)
@@ -80,6 +93,7 @@ def main(argv=None) -> int:
             # shuts down must not turn the exit status into a death by SIGINT
             restore = previous if previous is not None else signal.default_int_handler
             signal.signal(signal.SIGINT, signal.SIG_IGN if argv is None else restore)
+            sys.unraisablehook = previous_hook
     return code
 
 
