@@ -29,10 +29,9 @@ from _common import TreeMemorySampler, machine  # noqa: E402
 
 def ensure_cohort(folder: Path, subjects: int, seed: int) -> float:
     from maan.datasets import synth_cohort
-    from maan.datasets.synthetic import COHORT_MARKER_FILE
+    from maan.datasets.synthetic import cohort_written
 
-    marker = folder / COHORT_MARKER_FILE
-    if marker.exists() and json.loads(marker.read_text()).get("subjects") == subjects:
+    if cohort_written(folder, "amigos", subjects, seed):
         return 0.0
     start = time.perf_counter()
     synth_cohort("amigos", folder, n_subjects=subjects, seed=seed)

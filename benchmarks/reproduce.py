@@ -59,18 +59,17 @@ def _child(args, run: Path, store: Path):
 def main(argv=None) -> int:
     args = parse_args(argv)
     import maan
-    from maan.datasets.synthetic import COHORT_MARKER_FILE
+    from maan.datasets.synthetic import cohort_written
 
     work = Path(args.work)
     data, store, run = work / f"amigos-{args.subjects}", work / f"features-{args.subjects}", work / "run"
-    marker = data / COHORT_MARKER_FILE
     if args.features:
         store = Path(args.features)
         synth_s = preprocess_s = 0.0
         windows = len(maan.load_features(store))
     else:
         t = time.perf_counter()
-        if not (marker.exists() and json.loads(marker.read_text()).get("subjects") == args.subjects):
+        if not cohort_written(data, "amigos", args.subjects, args.seed):
             maan.synth_cohort("amigos", data, n_subjects=args.subjects, seed=args.seed)
         synth_s = time.perf_counter() - t
         t = time.perf_counter()

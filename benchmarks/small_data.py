@@ -43,13 +43,13 @@ DEMO_CASES = (("demo-valence-trial", "valence", "trial-kfold"), ("demo-arousal-s
 
 def stores(work: Path, progress: bool) -> dict:
     import maan
-    from maan.datasets.synthetic import COHORT_MARKER_FILE, DEMO_AMIGOS_SECONDS
+    from maan.datasets.synthetic import DEMO_AMIGOS_SECONDS, cohort_written
     from maan.evaluation.realdata import EXCLUDE, eegmat_dir, write_labels
     from maan.preprocessing.pipeline import PreprocessConfig, preprocess
 
     out = {}
     demo = work / "demo-cohort"
-    if not (demo / COHORT_MARKER_FILE).exists():
+    if not cohort_written(demo, "amigos", **DEMO_COHORT, **DEMO_AMIGOS_SECONDS):
         maan.synth_cohort("amigos", demo, **DEMO_COHORT, **DEMO_AMIGOS_SECONDS)
     preprocess("amigos", demo, work / "demo-features", PreprocessConfig(dataset="amigos"), jobs=2, progress=progress)
     out["demo"] = work / "demo-features"

@@ -60,13 +60,14 @@ def reversed_eeg_store(work: Path, fraction: float) -> Path:
     from small_data import DEMO_COHORT
 
     import maan
-    from maan.datasets.synthetic import COHORT_MARKER_FILE, DEMO_AMIGOS_SECONDS
+    from maan.datasets.synthetic import DEMO_AMIGOS_SECONDS, cohort_written
     from maan.preprocessing.pipeline import PreprocessConfig, preprocess
 
     cohort, store = work / f"reversed-eeg-{fraction:g}-cohort", work / f"reversed-eeg-{fraction:g}-features"
     if not (store / "manifest.json").exists():
-        if not (cohort / COHORT_MARKER_FILE).exists():
-            maan.synth_cohort("amigos", cohort, **DEMO_COHORT, **DEMO_AMIGOS_SECONDS, reversed_eeg_fraction=fraction)
+        options = dict(**DEMO_AMIGOS_SECONDS, reversed_eeg_fraction=fraction)
+        if not cohort_written(cohort, "amigos", **DEMO_COHORT, **options):
+            maan.synth_cohort("amigos", cohort, **DEMO_COHORT, **options)
         preprocess("amigos", cohort, store, PreprocessConfig(dataset="amigos"), jobs=2, progress=False)
     return store
 

@@ -24,7 +24,7 @@ def cohort(tmp_path_factory):
     out = tmp_path_factory.mktemp("amigos")
     paths = S.synth_amigos(out, n_subjects=3, seed=1, short_seconds=(6.0, 9.0), long_seconds=(10.0, 14.0),
                            nan_fraction=0.7)
-    truth = json.loads((out / S.MARKER_FILE).read_text())
+    truth = S.read_truth(out)
     return out, paths, truth
 
 

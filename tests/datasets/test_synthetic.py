@@ -40,7 +40,7 @@ def test_amigos_files_and_variables(amigos):
         m = scipy.io.loadmat(p)
         assert m["__header__"].startswith(b"MATLAB 5.0 MAT-file")
         assert sorted(k for k in m if not k.startswith("__")) == [
-            "VideoIDs", "joined_data", "labels_ext_annotation", "labels_selfassessment"]
+            "VideoIDs", "joined_data", "labels_ext_annotation", "labels_selfassessment", S.TRUTH_VARIABLE]
         for name in ("VideoIDs", "joined_data", "labels_ext_annotation", "labels_selfassessment"):
             assert m[name].shape == (1, 20) and m[name].dtype == object
         ids = [str(np.asarray(c).reshape(-1)[0]) for c in m["VideoIDs"][0]]
@@ -83,7 +83,7 @@ def test_amigos_cells(amigos):
 
 def test_amigos_empty_long_cells_and_nan_stretches(amigos):
     out, paths = amigos
-    truth = json.loads((out / S.MARKER_FILE).read_text())
+    truth = S.read_truth(out)
     missing = [s for s, v in truth["subjects"].items() if v["missing_long_videos"]]
     assert len(missing) >= 1
     stretches = 0
@@ -121,7 +121,7 @@ def test_dreamer_layout(dreamer):
     out, path = dreamer
     assert path.name == "DREAMER.mat"
     m = scipy.io.loadmat(path)
-    assert sorted(k for k in m if not k.startswith("__")) == ["DREAMER"]
+    assert sorted(k for k in m if not k.startswith("__")) == ["DREAMER", S.TRUTH_VARIABLE]
     top = m["DREAMER"]
     assert top.shape == (1, 1)
     assert top.dtype.names == ("Data", "EEG_SamplingRate", "ECG_SamplingRate", "EEG_Electrodes",
@@ -174,7 +174,7 @@ def test_deterministic_bytes(tmp_path):
     for x, y, z in zip(a, b, c):
         assert x.read_bytes() == y.read_bytes()
         assert x.read_bytes() != z.read_bytes()
-    assert (tmp_path / "a" / S.MARKER_FILE).read_text() == (tmp_path / "b" / S.MARKER_FILE).read_text()
+    assert S.read_truth(tmp_path / "a") == S.read_truth(tmp_path / "b") != S.read_truth(tmp_path / "c")
     kw = dict(n_subjects=1, stimulus_seconds=(3.0, 4.0), baseline_seconds=2.0)
     d1 = S.synth_dreamer(tmp_path / "d1", seed=5, **kw)
     d2 = S.synth_dreamer(tmp_path / "d2", seed=5, **kw)
@@ -188,12 +188,37 @@ def test_synthetic_markers(amigos, dreamer, tmp_path):
         for f in files:
             assert S.is_synthetic(f)
             assert S.SYNTHETIC_TAG.encode() in scipy.io.loadmat(f)["__header__"]
-        marker = json.loads((out / S.MARKER_FILE).read_text())
+        marker = S.read_truth(out)
         assert marker["synthetic"] is True and marker["seed"] == 3
     plain = tmp_path / "Data_Preprocessed_P01.mat"
     scipy.io.savemat(plain, {"x": np.zeros(3)})
     assert not S.is_synthetic(plain) and not S.is_synthetic(tmp_path)
     assert not S.is_synthetic(tmp_path / "missing.mat")
+    assert S.read_truth(tmp_path) is None and S.read_truth(plain) is None
+
+
+def test_synthetic_folder_holds_only_the_datasets_files(tmp_path):
+    """Peers' readers (TorchEEG's AMIGOSDataset) parse every file name of the folder: a synthetic
+    cohort holds the data files and nothing else, and its truth travels inside them."""
+    from maan.datasets import synth_cohort
+
+    synth_cohort("amigos", tmp_path / "a", n_subjects=2, seed=4, short_seconds=SHORT, long_seconds=LONG)
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
+        "Data_Preprocessed_P01.mat", "Data_Preprocessed_P02.mat"]
+    synth_cohort("dreamer", tmp_path / "d", n_subjects=1, seed=4, short_seconds=(3, 4), baseline_seconds=2)
+    assert [p.name for p in (tmp_path / "d").iterdir()] == ["DREAMER.mat"]
+    # the variables a reader of the real release loads are untouched; the truth is one more
+    names = {n for n, *_ in scipy.io.whosmat(tmp_path / "a" / "Data_Preprocessed_P01.mat")}
+    assert names == {"VideoIDs", "joined_data", "labels_ext_annotation", "labels_selfassessment", S.TRUTH_VARIABLE}
+    truth = S.read_truth(tmp_path / "a")
+    assert sorted(truth["subjects"]) == ["P01", "P02"] and truth["format"] == "amigos"
+    assert S.read_truth(tmp_path / "a" / "Data_Preprocessed_P02.mat")["subjects"].keys() == {"P02"}
+    assert S.cohort_written(tmp_path / "a", "amigos", 2, 4, short_seconds=SHORT)
+    assert not S.cohort_written(tmp_path / "a", "amigos", 3, 4)
+    assert not S.cohort_written(tmp_path / "a", "amigos", 2, 5)
+    assert not S.cohort_written(tmp_path / "a", "amigos", 2, 4, short_seconds=(1.0, 2.0))
+    assert not S.cohort_written(tmp_path / "d", "amigos", 1, 4)
+    assert not S.cohort_written(tmp_path / "missing", "amigos", 2, 4)
 
 
 def test_synth_entry_point(tmp_path):
@@ -204,7 +229,7 @@ def test_synth_entry_point(tmp_path):
     assert [p.name for p in paths] == ["DREAMER.mat"]
     # the CLI's --short-seconds sets the DREAMER clip durations
     S.synth("dreamer", tmp_path / "d2", 1, 1, short_seconds=(3, 4), baseline_seconds=2)
-    marker = json.loads((tmp_path / "d2" / S.MARKER_FILE).read_text())
+    marker = S.read_truth(tmp_path / "d2")
     assert all(3 <= f["seconds"] <= 4 for f in marker["films"])
     with pytest.raises(MaanError, match="unknown synthetic format"):
         S.synth("deap", tmp_path / "x", 1)
@@ -229,8 +254,9 @@ def test_output_folder_safety(tmp_path):
     afile.write_text("x")
     with pytest.raises(InvalidInputError):
         S.synth_amigos(afile, n_subjects=1)
-    # a folder marked by `maan synth` counts as ours too
-    (foreign / S.COHORT_MARKER_FILE).write_text("{}")
+    # a folder of files written by `maan synth` counts as ours
+    (foreign / "Data_Preprocessed_P01.mat").unlink()
+    S.synth_amigos(foreign, n_subjects=1, short_seconds=SHORT, long_seconds=LONG)
     S.synth_amigos(foreign, n_subjects=1, short_seconds=SHORT, long_seconds=LONG)
     assert S.is_synthetic(foreign / "Data_Preprocessed_P01.mat")
     # re-generating into our own folder replaces the previous cohort entirely
@@ -303,14 +329,17 @@ def test_physiology_follows_ratings(physio_table):
 def test_reversed_eeg_subjects_keep_their_heart_rate_and_reverse_alpha_and_beta(tmp_path):
     kw = dict(n_subjects=6, seed=11, short_seconds=(30.0, 40.0), long_seconds=(30.0, 40.0), nan_fraction=0.0)
     paths = S.synth_amigos(tmp_path / "r", reversed_eeg_fraction=0.5, **kw)
-    truth = json.loads((tmp_path / "r" / S.MARKER_FILE).read_text())
+    truth = S.read_truth(tmp_path / "r")
     assert truth["parameters"]["reversed_eeg_fraction"] == 0.5
     flags = np.array([truth["subjects"][f"P{k + 1:02d}"]["eeg_arousal_reversed"] for k in range(6)])
     assert flags.sum() == 3
-    # every other participant is the subject of the default cohort (physio_table's), byte for byte
+    # every other participant is the subject of the default cohort (physio_table's), value for value
     default = S.synth_amigos(tmp_path / "d", **kw)
     for k in range(6):
-        assert (paths[k].read_bytes() == default[k].read_bytes()) is not bool(flags[k])
+        ours, theirs = scipy.io.loadmat(paths[k]), scipy.io.loadmat(default[k])
+        same_data = all(np.array_equal(a, b, equal_nan=True)
+                        for a, b in zip(ours["joined_data"].ravel(), theirs["joined_data"].ravel()))
+        assert same_data is not bool(flags[k])
         gains = truth["subjects"][f"P{k + 1:02d}"]["physiology"]
         assert (gains["alpha_arousal_gain"] < 0 and gains["fast_arousal_gain"] < 0) is bool(flags[k])
         assert gains["hr_gain_bpm"] > 0

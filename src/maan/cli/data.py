@@ -132,14 +132,14 @@ def cmd_preprocess(args) -> int:
 
 def cmd_demo(args) -> int:
     from maan.datasets import synth_cohort
-    from maan.datasets.synthetic import COHORT_MARKER_FILE, DEMO_AMIGOS_SECONDS
+    from maan.datasets.synthetic import DEMO_AMIGOS_SECONDS, cohort_written
     from maan.evaluation.cv import DEMO_PRESET, run_reproduce
     from maan.preprocessing.pipeline import PreprocessConfig, preprocess
 
     real_data = _check_real_data(args.real_data) if args.real_data is not None else None
     root = Path(args.out)
     data = root / "synthetic-amigos"
-    if not (data / COHORT_MARKER_FILE).exists():
+    if not cohort_written(data, "amigos", args.subjects, args.seed, **DEMO_AMIGOS_SECONDS):
         print(f"[1/3] writing a small SYNTHETIC AMIGOS-format cohort to {data}")
         synth_cohort("amigos", data, n_subjects=args.subjects, seed=args.seed, **DEMO_AMIGOS_SECONDS)
     else:

@@ -2,7 +2,6 @@
 cohorts, all yielding ``Record``s."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from maan.datasets.record import Record, Signal, SubjectSource
@@ -36,24 +35,20 @@ SYNTH_FORMATS = ("amigos", "dreamer")
 def synth_cohort(format: str, out, n_subjects: int, seed: int = 0, **kwargs):
     """Write a synthetic cohort in the named dataset's file format, marked as synthetic.
 
-    Besides the dataset files, ``MAAN_SYNTHETIC.json`` records that the data is synthetic, so
-    every store, table and figure built from it says so.
+    The folder holds only the files the real dataset has; each carries the synthetic tag and its
+    ground truth inside (:func:`maan.datasets.synthetic.read_truth`), so every store, table and
+    figure built from it says synthetic, and peers' readers read the folder unchanged.
     """
     from maan.config import check_number
     from maan.errors import MaanError
-    from maan.datasets.synthetic import COHORT_MARKER_FILE, synth
+    from maan.datasets.synthetic import synth
 
     if format not in SYNTH_FORMATS:
         raise MaanError(f"unknown format {format!r}; choose one of {', '.join(SYNTH_FORMATS)}")
     check_number("--subjects", n_subjects, 1, integer=True)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    written = synth(format, out, n_subjects=n_subjects, seed=seed, **kwargs)
-    marker = {"synthetic": True, "format": format, "subjects": n_subjects, "seed": seed,
-              "options": {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()},
-              "note": "Synthetic cohort written by `maan synth`; not AMIGOS/DREAMER data."}
-    (out / COHORT_MARKER_FILE).write_text(json.dumps(marker, indent=2) + "\n")
-    return written
+    return synth(format, out, n_subjects=n_subjects, seed=seed, **kwargs)
 
 
 __all__ = ["Record", "Signal", "SubjectSource", "READERS", "synth_cohort"]

@@ -42,9 +42,11 @@ neighbouring electrodes plus alpha and beta/gamma band-limited oscillations whos
 envelopes follow the latent state. Everything is vectorised; a full-scale AMIGOS participant
 (about 1.6 h of 17-channel signal) takes about a second.
 
-Every file carries the tag ``maan-synthetic`` in its MAT header text and the output folder a
-``maan_synthetic_truth.json`` marker with the generator's parameters and per-trial ground truth
-(see :func:`is_synthetic`), so results on these cohorts can always be labelled synthetic.
+Every file carries the tag ``maan-synthetic`` in its MAT header text and one more variable,
+``maan_synthetic`` (a JSON text: the generator's parameters and the per-trial ground truth of the
+file's subjects; :func:`read_truth`), so results on these cohorts can always be labelled
+synthetic (:func:`is_synthetic`). The output folder holds only the files the real dataset has:
+third-party readers that parse every file name in it read it unchanged.
 Output is deterministic for a seed (byte-identical files), and subject ``k``'s signals do not
 depend on how many subjects the cohort has.
 """
@@ -85,10 +87,9 @@ DREAMER_VIDEO_AROUSAL = (2.26, 3.00, 3.83, 4.26, 3.70, 3.83, 3.17, 3.96, 3.00,
                          3.30, 1.96, 2.61, 3.70, 2.22, 3.09, 3.35, 3.00, 3.91)
 
 SYNTHETIC_TAG = "maan-synthetic"
-MARKER_FILE = "maan_synthetic_truth.json"  # generator parameters and per-trial ground truth
-# marker that `maan synth` (maan.datasets.synth_cohort) writes next to the cohort; either marks a
-# folder as synthetic (and lets a new cohort replace the old one's files)
-COHORT_MARKER_FILE = "MAAN_SYNTHETIC.json"
+# MAT variable of every synthetic file: JSON text of the generator's parameters and the ground
+# truth of the file's subjects (peers' readers load their variables by name and never see it)
+TRUTH_VARIABLE = "maan_synthetic"
 GENERATOR_VERSION = 1
 
 DEFAULT_AMIGOS_SHORT_SECONDS = (50.0, 150.0)
@@ -453,19 +454,17 @@ def _prepare_out_dir(out_dir: Path, own_pattern: re.Pattern) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise InvalidInputError(out_dir, "output path exists and is not a folder")
     out_dir.mkdir(parents=True, exist_ok=True)
-    ours = (out_dir / MARKER_FILE).is_file() or (out_dir / COHORT_MARKER_FILE).is_file()
     stale = [f for f in out_dir.iterdir() if own_pattern.fullmatch(f.name)]
-    if stale and not ours:
-        raise InvalidInputError(out_dir, f"folder already holds {stale[0].name} not written by "
+    foreign = [f for f in stale if not f.name.endswith(".part") and not is_synthetic(f)]
+    if foreign:
+        raise InvalidInputError(out_dir, f"folder already holds {foreign[0].name} not written by "
                                          "maan synth; choose an empty folder")
     for f in stale:  # a previous synthetic cohort: replace it entirely
         f.unlink()
 
 
-def _write_marker(out_dir: Path, payload: dict) -> None:
-    tmp = out_dir / (MARKER_FILE + ".part")
-    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True, allow_nan=False) + "\n")
-    os.replace(tmp, out_dir / MARKER_FILE)
+def _truth_text(payload: dict) -> str:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 def _subject_rng(seed: int, fmt: int, k: int, stream: int = 0) -> np.random.Generator:
@@ -624,7 +623,7 @@ def synth_amigos(out_dir: str | os.PathLike, n_subjects: int = AMIGOS_N_SUBJECTS
     Real subjects differ more than the default cohort's; this is a cohort in which the EEG's
     arousal pattern does not transfer from one subject to another and heart rate does (what
     benchmarks/tiny_cohorts.py ``--reversed-eeg`` measures). Every other signal of a participant
-    is the same as with 0, and the files are byte-identical to today's when it is 0.
+    is the same as with 0.
     """
     n_subjects = int(n_subjects)
     if not 1 <= n_subjects <= 999:
@@ -653,17 +652,7 @@ def synth_amigos(out_dir: str | os.PathLike, n_subjects: int = AMIGOS_N_SUBJECTS
     nan_subjects = _pick(crng, n_subjects, nan_fraction)
     # a stream of its own, so that the cohort-level draws above do not move
     reversed_subjects = _pick(_subject_rng(seed, 0, 0, 98), n_subjects, reversed_fraction)
-    paths, truth = [], {}
-    for k in range(n_subjects):
-        name = AMIGOS_FILE_TEMPLATE.format(k + 1)
-        mdict, tr = _amigos_subject(seed, k, videos, k in missing, k in nan_subjects, k in reversed_subjects)
-        path = out / name
-        _write_mat(path, mdict, f"{SYNTHETIC_TAG} amigos seed={seed} subject=P{k + 1:02d}, "
-                                f"Created on: maan.datasets.synthetic v{GENERATOR_VERSION}", compress)
-        del mdict
-        paths.append(path)
-        truth[f"P{k + 1:02d}"] = tr
-    _write_marker(out, {
+    cohort = {
         "synthetic": True, "tag": SYNTHETIC_TAG, "format": "amigos", "seed": seed,
         "generator": f"maan.datasets.synthetic v{GENERATOR_VERSION}",
         "parameters": {"n_subjects": n_subjects, "short_seconds": list(short),
@@ -671,8 +660,17 @@ def synth_amigos(out_dir: str | os.PathLike, n_subjects: int = AMIGOS_N_SUBJECTS
                        "nan_fraction": nan_fraction, "compress": compress,
                        "reversed_eeg_fraction": reversed_fraction},
         "videos": [{"id": v["id"], "seconds": v["samples"] / fs} for v in videos],
-        "subjects": truth,
-    })
+    }
+    paths = []
+    for k in range(n_subjects):
+        name = AMIGOS_FILE_TEMPLATE.format(k + 1)
+        mdict, tr = _amigos_subject(seed, k, videos, k in missing, k in nan_subjects, k in reversed_subjects)
+        mdict[TRUTH_VARIABLE] = _truth_text({**cohort, "subjects": {f"P{k + 1:02d}": tr}})
+        path = out / name
+        _write_mat(path, mdict, f"{SYNTHETIC_TAG} amigos seed={seed} subject=P{k + 1:02d}, "
+                                f"Created on: maan.datasets.synthetic v{GENERATOR_VERSION}", compress)
+        del mdict
+        paths.append(path)
     return paths
 
 
@@ -777,11 +775,7 @@ def synth_dreamer(out_dir: str | os.PathLike, n_subjects: int = DREAMER_N_SUBJEC
         "maan synthetic cohort generator", f"{SYNTHETIC_TAG} v{GENERATOR_VERSION} seed={seed}",
         "Layout follows the public DREAMER release (Katsigiannis & Ramzan, 2018).",
     )
-    path = out / DREAMER_FILE_NAME
-    _write_mat(path, {"DREAMER": top}, f"{SYNTHETIC_TAG} dreamer seed={seed}, "
-                                       f"Created on: maan.datasets.synthetic v{GENERATOR_VERSION}", compress)
-    del top, subjects
-    _write_marker(out, {
+    truth = _truth_text({
         "synthetic": True, "tag": SYNTHETIC_TAG, "format": "dreamer", "seed": seed,
         "generator": f"maan.datasets.synthetic v{GENERATOR_VERSION}",
         "parameters": {"n_subjects": n_subjects, "stimulus_seconds": [lo, hi],
@@ -789,6 +783,11 @@ def synth_dreamer(out_dir: str | os.PathLike, n_subjects: int = DREAMER_N_SUBJEC
         "films": [{"trial": i + 1, "seconds": f["samples"] / fs_e} for i, f in enumerate(films)],
         "subjects": truth,
     })
+    path = out / DREAMER_FILE_NAME
+    _write_mat(path, {"DREAMER": top, TRUTH_VARIABLE: truth},
+               f"{SYNTHETIC_TAG} dreamer seed={seed}, Created on: maan.datasets.synthetic v{GENERATOR_VERSION}",
+               compress)
+    del top, subjects
     return path
 
 
@@ -835,18 +834,63 @@ def _header_bytes(path: Path) -> bytes:
         return fh.read(_MAT_HEADER_BYTES)
 
 
+def _data_files(folder: Path) -> list[Path]:
+    return sorted(f for f in folder.iterdir() if f.suffix.lower() in (".mat", ".zip") and f.is_file())
+
+
 def is_synthetic(path: str | os.PathLike) -> bool:
-    """True when ``path`` (a MAT/zip file, or a folder) was written by this module: the MAT
-    header text carries ``maan-synthetic`` or the folder holds one of the synthetic markers."""
+    """True when ``path`` (a MAT/zip file, or a folder of them) was written by this module: the
+    (first) file's MAT header text carries ``maan-synthetic``."""
     p = Path(path)
     try:
         if p.is_dir():
-            if (p / MARKER_FILE).is_file() or (p / COHORT_MARKER_FILE).is_file():
-                return True
-            files = sorted(f for f in p.iterdir() if f.suffix.lower() in (".mat", ".zip"))
-            return any(SYNTHETIC_TAG.encode() in _header_bytes(f) for f in files[:1])
+            return any(SYNTHETIC_TAG.encode() in _header_bytes(f) for f in _data_files(p)[:1])
         if p.is_file():
             return SYNTHETIC_TAG.encode() in _header_bytes(p)
     except (OSError, zipfile.BadZipFile):
         return False
     return False
+
+
+def read_truth(path: str | os.PathLike) -> dict | None:
+    """The generator's parameters and ground truth of a synthetic cohort (a folder or one file),
+    or None when ``path`` holds no synthetic MAT file.
+
+    ``subjects`` maps each subject id to its truth (the ratings, latent states, mean heart rate
+    and NaN stretches of every trial), merged over the folder's files; the other keys (format,
+    seed, parameters, videos or films) are the cohort's. A synthetic file whose truth cannot be
+    read is an InvalidInputError naming it.
+    """
+    from maan.datasets.matfile import load_mat
+
+    p = Path(path)
+    files = _data_files(p) if p.is_dir() else [p]
+    truth = None
+    for f in files:
+        if f.suffix.lower() != ".mat" or not is_synthetic(f):
+            continue
+        mat = load_mat(str(f), f, variable_names=[TRUTH_VARIABLE])
+        try:
+            part = json.loads(str(np.asarray(mat[TRUTH_VARIABLE]).ravel()[0]))
+        except (KeyError, IndexError, ValueError):
+            raise InvalidInputError(f, f"synthetic file without a readable {TRUTH_VARIABLE!r} variable") from None
+        if truth is None:
+            truth = part
+        else:
+            truth["subjects"].update(part["subjects"])
+    return truth
+
+
+def cohort_written(folder: str | os.PathLike, format: str, n_subjects: int, seed: int, **options) -> bool:
+    """True when ``folder`` holds the synthetic cohort these arguments would write (same format,
+    size, seed and the given generator options), so a caller may reuse it instead of writing it."""
+    try:
+        truth = read_truth(folder) if Path(folder).is_dir() else None
+    except InvalidInputError:
+        return False
+    if not truth or truth.get("format") != format or truth.get("seed") != seed:
+        return False
+    params = truth.get("parameters", {})
+    wanted = {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
+    return (params.get("n_subjects") == n_subjects and len(truth.get("subjects", {})) == n_subjects
+            and all(params.get(k) == v for k, v in wanted.items()))
