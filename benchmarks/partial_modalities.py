@@ -38,15 +38,11 @@ ROWS = ("maan", "ecg-only", "eeg-only", "hr-band", "logistic", "majority")
 
 def run(data: Path, out: Path, seed: int, require_all: bool) -> dict:
     from maan.evaluation.cv import run_cv
-    from maan.evaluation.realdata import EXCLUDE, REAL_DATA_PRESET, TARGET, subjects, write_labels
-    from maan.preprocessing.pipeline import PreprocessConfig, preprocess
+    from maan.evaluation.realdata import REAL_DATA_PRESET, TARGET, preprocess_eegmat
 
-    labels = write_labels(data, out / "labels.csv")
-    config = PreprocessConfig(dataset="recordings", labels=str(labels), exclude=EXCLUDE,
-                              require_all_modalities=require_all)
-    preprocess("recordings", data, out / "features", config, jobs=2, skip_invalid=True, progress=False)
+    manifest = preprocess_eegmat(data, out / "features", require_all_modalities=require_all)
     return run_cv(out / "features", TARGET, out / f"cv-{seed}", models=MODELS, protocol="loso",
-                  folds=len(subjects(data)), seed=seed, recipe="cross-subject", config=dict(REAL_DATA_PRESET),
+                  folds=manifest["n_subjects"], seed=seed, recipe="cross-subject", config=dict(REAL_DATA_PRESET),
                   progress=False, log=None)
 
 

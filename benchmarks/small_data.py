@@ -44,7 +44,7 @@ DEMO_CASES = (("demo-valence-trial", "valence", "trial-kfold"), ("demo-arousal-s
 def stores(work: Path, progress: bool) -> dict:
     import maan
     from maan.datasets.synthetic import DEMO_AMIGOS_SECONDS, cohort_written
-    from maan.evaluation.realdata import EXCLUDE, eegmat_dir, write_labels
+    from maan.evaluation.realdata import preprocess_eegmat, subjects
     from maan.preprocessing.pipeline import PreprocessConfig, preprocess
 
     out = {}
@@ -53,12 +53,9 @@ def stores(work: Path, progress: bool) -> dict:
         maan.synth_cohort("amigos", demo, **DEMO_COHORT, **DEMO_AMIGOS_SECONDS)
     preprocess("amigos", demo, work / "demo-features", PreprocessConfig(dataset="amigos"), jobs=2, progress=progress)
     out["demo"] = work / "demo-features"
-    data = eegmat_dir(SHARED)
-    if data is not None:
-        labels = write_labels(data, work / "eegmat-labels.csv")
-        preprocess("recordings", data, work / "eegmat-features",
-                   PreprocessConfig(dataset="recordings", labels=str(labels), exclude=EXCLUDE), jobs=2,
-                   skip_invalid=True, progress=progress)
+    data = SHARED / "eegmat"
+    if data.is_dir() and subjects(data):
+        preprocess_eegmat(data, work / "eegmat-features", progress=progress)
         out["eegmat"] = work / "eegmat-features"
     return out
 

@@ -42,7 +42,7 @@ def test_subject_held_out_cv_on_eegmat_reports_maan_and_baselines(tmp_path):
     results = run_eegmat_cv(data, tmp_path, config={"epochs": 2, "patience": 1})
     saved = json.loads((tmp_path / "cv-task" / "results.json").read_text())
     assert saved["protocol"] == "loso" and saved["normalize"] == "subject" and saved["target"] == "task"
-    assert saved["folds"] == 4 and saved["n_subjects"] == 4 and saved["dataset"] == "recordings"
+    assert saved["folds"] == 4 and saved["n_subjects"] == 4 and saved["dataset"] == "eegmat"
     assert not saved["synthetic"]
     for model in ("maan", "majority", "logistic", "hr-band"):
         entry = saved["models"][model]

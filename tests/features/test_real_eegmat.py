@@ -1,5 +1,6 @@
 """Real-data check on ../shared/data/eegmat (4 subjects, rest `_1` 182 s and arithmetic `_2` 62 s,
-EDF+ at 500 Hz, 19 EEG + `EEG A2-A1` + `ECG ECG`), read as a recordings dataset.
+EDF+ at 500 Hz, 19 EEG + `EEG A2-A1` + `ECG ECG`), read as the eegmat dataset (and, once, as a
+labelled recordings dataset, which must give the same features).
 
 Decisions recorded here:
 - Subject02_1.edf has a disconnected ECG lead (noise only): its 18 windows are kept with EEG
@@ -39,35 +40,45 @@ def eegmat(tmp_path_factory):
     for s in SUBJECTS:
         for part in (1, 2):
             shared_file("eegmat", f"{s}_{part}.edf")
-    root = tmp_path_factory.mktemp("eegmat")
-    labels = root / "labels.csv"
-    labels.write_text("file,subject,task\n" + "".join(f"{s}_{p}.edf,{s},{p - 1}\n" for s in SUBJECTS for p in (1, 2)))
-    return data, labels, root
-
-
-def config(labels, **kwargs):
-    return PreprocessConfig(dataset="recordings", labels=str(labels), exclude=("EEG A2-A1",), **kwargs)
+    return data, tmp_path_factory.mktemp("eegmat")
 
 
 @pytest.fixture(scope="module")
 def store(eegmat):
-    data, labels, root = eegmat
-    manifest = preprocess("recordings", data, root / "features", config(labels), jobs=2, skip_invalid=True,
+    data, root = eegmat
+    manifest = preprocess("eegmat", data, root / "features", PreprocessConfig(dataset="eegmat"), jobs=2,
                           progress=False)
     return manifest, load_features(root / "features")
 
 
 def test_strict_mode_stops_on_the_disconnected_ecg_lead(eegmat, tmp_path):
-    data, labels, _ = eegmat
+    data, _ = eegmat
     with pytest.raises(InvalidInputError, match=r"Subject02_1\.edf: trial 1: ECG has no detectable beats"):
-        preprocess("recordings", data, tmp_path / "strict", config(labels, require_all_modalities=True),
+        preprocess("eegmat", data, tmp_path / "strict", PreprocessConfig(dataset="eegmat", require_all_modalities=True),
                    progress=False)
+
+
+def test_the_same_files_as_labelled_recordings_give_the_same_features(eegmat, store, tmp_path):
+    data, _ = eegmat
+    _, features = store
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,subject,task\nSubject00_1.edf,Subject00,0\nSubject00_2.edf,Subject00,1\n")
+    preprocess("recordings", data, tmp_path / "f", PreprocessConfig(
+        dataset="recordings", labels=str(labels), exclude=("EEG A2-A1",)), progress=False)
+    theirs, mine = load_features(tmp_path / "f"), features.subject == "Subject00"
+    np.testing.assert_array_equal(theirs.eeg, features.eeg[mine])
+    np.testing.assert_array_equal(theirs.ecg, features.ecg[mine])
+    np.testing.assert_array_equal(theirs.task, features.task[mine])
 
 
 def test_window_counts_and_drops_are_exact(store):
     manifest, features = store
     assert manifest["targets"] == ["task"] and list(features.labels) == ["task"]
-    assert manifest["config"]["fs"] == 128.0 and manifest["config"]["exclude"] == ["EEG A2-A1"]
+    assert manifest["config"]["fs"] == 128.0 and manifest["config"]["threshold"] is None
+    # subject-info.csv is metadata: Subject00's count quality is 0 (bad), the others' 1
+    assert {s: i["Count quality"] for s, i in manifest["subject_info"].items()} == {
+        "Subject00": 0, "Subject01": 1, "Subject02": 1, "Subject03": 1}
+    assert manifest["subject_info"]["Subject01"]["Number of subtractions"] == 29.35
     for subject, (rest, task, partial) in EXPECTED.items():
         entry = manifest["subjects"][subject]
         assert entry["dropped"] == {} and entry["partial"] == partial, subject
@@ -76,8 +87,7 @@ def test_window_counts_and_drops_are_exact(store):
         assert (mine & (features.task == 0)).sum() == rest, subject
         assert (mine & (features.task == 1)).sum() == task, subject
         np.testing.assert_array_equal(features.trial[mine], 1 + features.task[mine])
-        assert [fp["path"].rsplit("/", 1)[-1] for fp in entry["inputs"]] == \
-            ["labels.csv", f"{subject}_1.edf", f"{subject}_2.edf"]
+        assert [fp["path"].rsplit("/", 1)[-1] for fp in entry["inputs"]] == [f"{subject}_1.edf", f"{subject}_2.edf"]
     assert manifest["subjects"]["Subject02"]["invalid_trials"] == []
     assert manifest["subjects"]["Subject02"]["partial_trials"] == [
         {"trial": 1, "missing": "ecg", "reason": "ecg_no_beats", "windows": 18}]

@@ -35,7 +35,7 @@ def _add_preprocess_options(p: argparse.ArgumentParser) -> None:
                    help="EEG map layout: bands x channels x sub-windows, or a 9x9 topographic grid (default: %(default)s)")
     g.add_argument("--threshold", type=float, default=None,
                    help="label = rating > threshold (default: 5 on AMIGOS' 1-9, 3 on DREAMER's 1-5; "
-                        "recordings: none, the label columns must be 0/1)")
+                        "recordings: none, the label columns must be 0/1; eegmat: task is 0/1)")
 
     g = p.add_argument_group("recordings (--dataset recordings: any file MNE reads, one trial per file)")
     g.add_argument("--labels", default=None, metavar="CSV",
@@ -44,10 +44,9 @@ def _add_preprocess_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--ecg-channel", default=None, metavar="NAME",
                    help="ECG channel (default: the single channel whose MNE type or name says ECG)")
     g.add_argument("--exclude", nargs="+", action="extend", default=None, metavar="NAME",
-                   help="EEG-typed channels that are not EEG, e.g. a reference (default: none; "
-                        "eegmat needs --exclude \"EEG A2-A1\")")
+                   help="EEG-typed channels that are not EEG, e.g. a reference (default: none)")
     g.add_argument("--fs", type=float, default=None, metavar="HZ",
-                   help="rate both modalities are resampled to with MNE (default: 128)")
+                   help="rate both modalities are resampled to with MNE (recordings, eegmat; default: 128)")
 
 
 def _preprocess_config(dataset: str, args):
@@ -190,10 +189,12 @@ def add_commands(sub, parser_class=argparse.ArgumentParser) -> None:
     p = sub.add_parser("preprocess", help="read a dataset into a resumable feature store",
                        description="Cut synchronized windows, compute RR series (ECG) and differential-entropy "
                        "maps (EEG), and store them with labels. Reruns resume; finished subjects are kept.")
-    p.add_argument("--dataset", required=True, choices=("amigos", "dreamer", "recordings"),
-                   help="input dataset format (recordings: EDF/BDF/FIF/BrainVision... with a --labels table)")
+    p.add_argument("--dataset", required=True, choices=("amigos", "dreamer", "eegmat", "recordings"),
+                   help="input dataset format (eegmat: PhysioNet's, as `maan fetch eegmat` writes it; "
+                        "recordings: EDF/BDF/FIF/BrainVision... with a --labels table)")
     p.add_argument("--data", required=True, metavar="DIR",
                    help="AMIGOS: folder of Data_Preprocessed_PXX.mat/.zip; DREAMER: DREAMER.mat or its folder; "
+                        "eegmat: folder of SubjectNN_1.edf / SubjectNN_2.edf; "
                         "recordings: the folder the labels' file column is relative to")
     p.add_argument("--out", required=True, metavar="FEATURES", help="feature store folder")
     p.add_argument("--jobs", type=int, default=default_jobs(),

@@ -1,4 +1,4 @@
-"""Readers (AMIGOS, DREAMER, labelled recordings read with MNE) and format-faithful synthetic
+"""Readers (AMIGOS, DREAMER, eegmat, labelled recordings read with MNE) and format-faithful synthetic
 cohorts, all yielding ``Record``s."""
 from __future__ import annotations
 
@@ -26,9 +26,16 @@ def _recordings(data, **options):
     return list_recordings_subjects(data, **options)
 
 
+def _eegmat(data, **options):
+    """Options: fs (see maan.datasets.eegmat)."""
+    from maan.datasets.eegmat import list_eegmat_subjects
+
+    return list_eegmat_subjects(data, **options)
+
+
 # dataset name -> function(data path, **reader options) -> list[SubjectSource]
-# (only "recordings" takes options; PreprocessConfig.reader_options() supplies them)
-READERS = {"amigos": _amigos, "dreamer": _dreamer, "recordings": _recordings}
+# (recordings and eegmat take options; PreprocessConfig.reader_options() supplies them)
+READERS = {"amigos": _amigos, "dreamer": _dreamer, "recordings": _recordings, "eegmat": _eegmat}
 SYNTH_FORMATS = ("amigos", "dreamer")
 
 

@@ -287,6 +287,7 @@ class RecordingSources(list):
     targets: tuple = ()
     eeg_channels: tuple = ()
     labels: str = ""
+    subject_info: dict = {}  # subject -> descriptive columns (eegmat's subject-info.csv)
 
 
 def list_recordings_subjects(data, labels=None, ecg_channel: str | None = None, exclude=(),
@@ -309,10 +310,24 @@ def list_recordings_subjects(data, labels=None, ecg_channel: str | None = None, 
         labels = data / labels
     fs = DEFAULT_FS if fs is None else float(fs)
     table = read_labels(labels, data, threshold=threshold, targets=targets)
+    sources = sources_from_rows(table.rows, ecg_channel, exclude, fs, source=str(table.path))
+    sources.targets = table.targets
+    sources.labels = str(table.path)
+    return sources
 
+
+def sources_from_rows(rows, ecg_channel: str | None = None, exclude=(), fs: float = DEFAULT_FS,
+                      source: str | None = None) -> RecordingSources:
+    """SubjectSources of labelled recordings (``LabelRow``s), in order of first appearance.
+
+    Reads every file's header (not its samples): an unreadable file, an ambiguous/absent ECG
+    channel, an unknown ``exclude`` name or a different EEG channel set raises
+    InvalidInputError naming the file. A source's ``path`` is ``source`` (the labels table) or,
+    without one, the subject's first recording.
+    """
     reference = None  # (file, EEG channel tuple) of the first recording
     ecg_by_file = {}
-    for row in table.rows:
+    for row in rows:
         raw = open_recording(row.file, preload=False)
         names, types = raw.ch_names, raw.get_channel_types()
         if reference is None:
@@ -336,14 +351,12 @@ def list_recordings_subjects(data, labels=None, ecg_channel: str | None = None, 
     eeg_channels = reference[1]
 
     by_subject: dict[str, list] = {}
-    for row in table.rows:
+    for row in rows:
         by_subject.setdefault(row.subject, []).append(row)
     sources = RecordingSources(
-        SubjectSource(subject=subject, path=str(table.path),
+        SubjectSource(subject=subject, path=source or str(rows[0].file),
                       load=functools.partial(_load_subject, tuple(rows), eeg_channels, ecg_by_file, fs))
         for subject, rows in by_subject.items()
     )
-    sources.targets = table.targets
     sources.eeg_channels = eeg_channels
-    sources.labels = str(table.path)
     return sources

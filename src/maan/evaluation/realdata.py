@@ -1,30 +1,26 @@
 """Real-data check on eegmat (PhysioNet "EEG During Mental Arithmetic Tasks", EEG + ECG).
 
 Each subject has a rest recording ``SubjectNN_1.edf`` and a mental-arithmetic recording
-``SubjectNN_2.edf``; the target ``task`` is 1 for ``_2``. The recordings are read as a
-``recordings`` dataset (labels table written here, ``EEG A2-A1`` excluded, files whose ECG lead
-is unusable skipped and counted), then cross-validated subject-held-out (one subject per fold,
-``loso``) with the cross-subject recipe, next to the majority, logistic and hr-band baselines on
-the same folds. With a handful of subjects the numbers are noisy: they are reported, not asserted.
+``SubjectNN_2.edf``; the target ``task`` is 1 for ``_2``. The recordings are read as the
+``eegmat`` dataset (:mod:`maan.datasets.eegmat`; files whose ECG lead is unusable keep their EEG
+windows), then cross-validated subject-held-out (one subject per fold, ``loso``) with the
+cross-subject recipe, next to the majority, logistic and hr-band baselines on the same folds.
+With a handful of subjects the numbers are noisy: they are reported, not asserted.
 
-Command-line equivalent (DATA = ../shared/data/eegmat, labels.csv as :func:`write_labels`)::
+Command-line equivalent (DATA: an eegmat folder, e.g. from ``maan fetch eegmat --out DATA``)::
 
-    maan preprocess --dataset recordings --data DATA --labels labels.csv --exclude "EEG A2-A1" \\
-        --skip-invalid --out features
+    maan preprocess --dataset eegmat --data DATA --skip-invalid --out features
     maan cv --features features --target task --protocol loso --recipe cross-subject --out cv-task
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 
+from maan.datasets.eegmat import TARGET, eegmat_files
 from maan.errors import MaanError
 
-TARGET = "task"
-EXCLUDE = ("EEG A2-A1",)
-_FILE = re.compile(r"(Subject\d+)_([12])\.edf$")
 #: training settings of the real-data run in ``maan demo`` (and docs/model.md)
 REAL_DATA_PRESET = {"epochs": 30, "patience": 5}
 
@@ -32,37 +28,30 @@ REAL_DATA_PRESET = {"epochs": 30, "patience": 5}
 def subjects(data) -> list[str]:
     """Subjects with both the rest (_1) and the task (_2) recording, sorted."""
     found: dict[str, set] = {}
-    for path in Path(data).glob("Subject*_*.edf"):
-        m = _FILE.search(path.name)
-        if m:
-            found.setdefault(m.group(1), set()).add(m.group(2))
-    return sorted(s for s, parts in found.items() if parts == {"1", "2"})
+    for _, subject, task in eegmat_files(data):
+        found.setdefault(subject, set()).add(task)
+    return sorted(s for s, tasks in found.items() if tasks == {0, 1})
 
 
-def write_labels(data, path) -> Path:
-    """labels.csv for eegmat: file, subject, task (1 for the arithmetic recording ``_2``)."""
-    names = subjects(data)
-    if not names:
-        raise MaanError(f"{data}: no SubjectNN_1.edf / SubjectNN_2.edf pairs")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("file,subject,task\n" + "".join(f"{s}_{p}.edf,{s},{p - 1}\n" for s in names for p in (1, 2)))
-    return path
+def preprocess_eegmat(data, out, jobs: int = 2, progress: bool = False, overwrite: bool = False, **config) -> dict:
+    """The eegmat store ``out`` (built or resumed; unreadable files skipped and listed); returns
+    its manifest. ``config``: more PreprocessConfig fields."""
+    from maan.preprocessing.pipeline import EEGMAT, PreprocessConfig, preprocess
+
+    return preprocess(EEGMAT, data, out, PreprocessConfig(dataset=EEGMAT, **config), jobs=jobs, skip_invalid=True,
+                      overwrite=overwrite, progress=progress)
 
 
 def run_eegmat_cv(data, out, *, models=("maan",), recipe: str = "cross-subject", config=None, seed: int = 0,
                   jobs: int = 2, progress: bool = False, log=None, overwrite: bool = False) -> dict:
     """Preprocess eegmat into ``out/features`` and run the subject-held-out CV into ``out/cv-task``."""
-    from maan.preprocessing.pipeline import PreprocessConfig, preprocess
     from maan.evaluation.cv import run_cv
 
     out = Path(out)
-    labels = write_labels(data, out / "labels.csv")
-    config_pp = PreprocessConfig(dataset="recordings", labels=str(labels), exclude=EXCLUDE)
-    preprocess("recordings", data, out / "features", config_pp, jobs=jobs, skip_invalid=True, overwrite=overwrite,
-               progress=progress)
-    return run_cv(out / "features", TARGET, out / "cv-task", models=models, protocol="loso", folds=len(subjects(data)),
-                  seed=seed, recipe=recipe, config=dict(REAL_DATA_PRESET if config is None else config),
+    manifest = preprocess_eegmat(data, out / "features", jobs=jobs, progress=progress, overwrite=overwrite)
+    return run_cv(out / "features", TARGET, out / "cv-task", models=models, protocol="loso",
+                  folds=manifest["n_subjects"], seed=seed, recipe=recipe,
+                  config=dict(REAL_DATA_PRESET if config is None else config),
                   progress=progress, log=log, overwrite=overwrite)
 
 

@@ -25,8 +25,11 @@ from maan.features.windows import finite_runs, run_of_window, samples_per, windo
 log = logging.getLogger("maan")
 
 RECORDINGS = "recordings"  # the labelled-recordings dataset (maan.datasets.recordings)
-_RECORDINGS_OPTIONS = (("labels", "--labels"), ("ecg_channel", "--ecg-channel"), ("exclude", "--exclude"),
-                       ("fs", "--fs"))
+EEGMAT = "eegmat"  # PhysioNet eegmat, read as recordings with known labels (maan.datasets.eegmat)
+_RESAMPLED = (RECORDINGS, EEGMAT)  # read with MNE and resampled to one rate (fs)
+# reader option -> (flag, the datasets it applies to)
+_READER_OPTIONS = {"labels": ("--labels", (RECORDINGS,)), "ecg_channel": ("--ecg-channel", (RECORDINGS,)),
+                   "exclude": ("--exclude", (RECORDINGS,)), "fs": ("--fs", _RESAMPLED)}
 
 
 @dataclass(frozen=True)
@@ -42,32 +45,38 @@ class PreprocessConfig:
     rpeak_method: str = ecg_features.DEFAULT_RPEAK_METHOD
     de_method: str = DEFAULT_DE_METHOD
     layout: str = "channels"
-    threshold: float | None = None  # None: the dataset's default (C.LABEL_THRESHOLDS); recordings: 0/1 as is
-    targets: tuple | None = None  # None: arousal, valence; recordings: every label column of the table
+    threshold: float | None = None  # None: the dataset's default (C.LABEL_THRESHOLDS); recordings, eegmat: 0/1 as is
+    targets: tuple | None = None  # None: arousal, valence; recordings: the table's label columns; eegmat: task
     # --- recordings only (see maan.datasets.recordings) ---
     # The labels table (default DATA/labels.csv). Its path is not hashed: its columns are the
     # targets (hashed) and its content is fingerprinted as an input of every subject.
     labels: str | None = None
     ecg_channel: str | None = None  # None: the single channel typed or named ECG
     exclude: tuple = ()  # EEG-typed channels that are not EEG (eegmat: "EEG A2-A1")
-    fs: float | None = None  # common rate both modalities are resampled to; None: 128 Hz
+    fs: float | None = None  # recordings, eegmat: common rate both modalities are resampled to; None: 128 Hz
     # False: a window is kept when at least one modality is valid (its modality_mask says which);
     # True: only windows with both (a dead lead then drops its windows)
     require_all_modalities: bool = False
 
     def __post_init__(self):
         if self.targets is None and self.dataset != RECORDINGS:
-            object.__setattr__(self, "targets", C.TARGETS)
+            from maan.datasets.eegmat import TARGET
+
+            object.__setattr__(self, "targets", (TARGET,) if self.dataset == EEGMAT else C.TARGETS)
         elif self.targets is not None:
             object.__setattr__(self, "targets", tuple(self.targets))
         exclude = (self.exclude,) if isinstance(self.exclude, str) else tuple(self.exclude or ())
         object.__setattr__(self, "exclude", exclude)
         if self.labels is not None:
             object.__setattr__(self, "labels", os.fspath(self.labels))
-        if self.dataset != RECORDINGS:
-            given = [flag for name, flag in _RECORDINGS_OPTIONS if getattr(self, name)]
-            if given:
-                raise MaanError(f"{', '.join(given)} only appl{'y' if len(given) > 1 else 'ies'} to --dataset {RECORDINGS}")
+        misplaced: dict[tuple, list] = {}  # the datasets an option applies to -> options given
+        for name, (flag, datasets) in _READER_OPTIONS.items():
+            if getattr(self, name) and self.dataset not in datasets:
+                misplaced.setdefault(datasets, []).append(flag)
+        if misplaced:
+            raise MaanError("; ".join(f"{', '.join(flags)} only appl{'y' if len(flags) > 1 else 'ies'} to --dataset "
+                                      f"{' and '.join(datasets)}" for datasets, flags in misplaced.items())
+                            + f" (not {self.dataset})")
         C.check_seconds("window_seconds (--window)", self.window_seconds)
         C.check_seconds("step_seconds (--step)", self.step_seconds)
         C.check_seconds("subwindow_seconds (--subwindow)", self.subwindow_seconds)
@@ -104,21 +113,23 @@ class PreprocessConfig:
         """label = rating > this; None: the (recordings) target columns are 0/1 labels already."""
         if self.threshold is not None:
             return float(self.threshold)
-        if self.dataset == RECORDINGS:
+        if self.dataset in _RESAMPLED:
             return None
         return C.LABEL_THRESHOLDS.get(self.dataset, 5.0)
 
     @property
     def sample_rate(self) -> float | None:
         """The rate recordings are resampled to (None for datasets read at their own rates)."""
-        if self.dataset != RECORDINGS:
+        if self.dataset not in _RESAMPLED:
             return None
         from maan.datasets.recordings import DEFAULT_FS
 
         return float(self.fs) if self.fs is not None else DEFAULT_FS
 
     def reader_options(self) -> dict:
-        """Keyword options for the dataset's reader (READERS[dataset]); none but for recordings."""
+        """Keyword options for the dataset's reader (READERS[dataset]): recordings and eegmat take some."""
+        if self.dataset == EEGMAT:
+            return {"fs": self.sample_rate}
         if self.dataset != RECORDINGS:
             return {}
         return {"labels": self.labels, "ecg_channel": self.ecg_channel, "exclude": self.exclude,
@@ -140,10 +151,13 @@ class PreprocessConfig:
         del out["labels"]  # see the field: the table is fingerprinted, its columns are the targets
         if self.dataset == RECORDINGS:
             out["exclude"] = sorted(self.exclude)
-            out["fs"] = self.sample_rate
         else:  # absent, so that stores of the other datasets keep their config hash
-            for name in ("ecg_channel", "exclude", "fs"):
+            for name in ("ecg_channel", "exclude"):
                 del out[name]
+        if self.dataset in _RESAMPLED:
+            out["fs"] = self.sample_rate
+        else:
+            del out["fs"]
         return out
 
 
@@ -456,7 +470,7 @@ def _fingerprints(source: SubjectSource, records) -> list[dict]:
 
 # -- datasets -------------------------------------------------------------------------------
 def list_subjects(dataset: str, data, config: PreprocessConfig | None = None) -> list[SubjectSource]:
-    """The dataset's subjects; ``config`` supplies the reader's options (recordings only)."""
+    """The dataset's subjects; ``config`` supplies the reader's options (recordings, eegmat)."""
     from maan.datasets import READERS
 
     if dataset not in READERS:
@@ -508,6 +522,7 @@ def preprocess(dataset: str, data, out, config: PreprocessConfig | None = None, 
         "dataset": dataset, "synthetic": synthetic, "data": str(data), "targets": list(config.targets),
         "ecg_shape": [1, config.rr_length], "versions": _versions(),
         **({"labels": str(sources.labels)} if getattr(sources, "labels", None) else {}),
+        **({"subject_info": sources.subject_info} if getattr(sources, "subject_info", None) else {}),
     }, overwrite=overwrite)
     todo = [i for i, s in enumerate(sources) if not writer.is_done(s.subject)]
     bar = tqdm(total=len(sources), initial=len(sources) - len(todo), unit="subject",
