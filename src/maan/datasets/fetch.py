@@ -20,6 +20,7 @@ The contract of :func:`fetch_dataset`:
 """
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from contextlib import contextmanager
@@ -76,7 +77,8 @@ class RemoteDataset:
 
     def notice(self, base_url: str | None = None) -> str:
         """The licence and citation text (printed by ``maan fetch`` and written to ``DIR/README``)."""
-        lines = [f"{self.title}", f"Source: {base_url or self.base_url}",
+        mirror = f" (fetched from {base_url})" if base_url and base_url != self.base_url else ""
+        lines = [f"{self.title}", f"Source: {self.base_url}{mirror}",
                  f"Licence: {self.licence}", "Cite where you use this data:"]
         lines += [f"  - {c}" for c in self.citations]
         return "\n".join(lines) + "\n"
@@ -260,20 +262,53 @@ def _network_reason(exc) -> str:
     return (text.splitlines() or [type(exc).__name__])[0]
 
 
-def _download(url: str, folder: Path, name: str, sha256: str | None, progress: bool) -> Path:
+class _PoochBar:
+    """pooch's progress-bar protocol (``total``, ``update``, ``reset``, ``close``) as a tqdm bar.
+
+    The bar appears once pooch knows the file's size (so that it never shows an empty line) and
+    is cleared when done. Always true: pooch tests its bar with ``bool()``.
+    """
+
+    def __init__(self, desc: str):
+        self.desc = desc
+        self.bar = None
+
+    def __bool__(self):
+        return True
+
+    @property
+    def total(self):
+        return None if self.bar is None else self.bar.total
+
+    @total.setter
+    def total(self, value):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=value or None, desc=self.desc, unit="B", unit_scale=True, unit_divisor=1024,
+                        leave=False)  # value 0: the server sent no length
+
+    def update(self, n):
+        self.bar.update(n)
+
+    def reset(self):
+        self.bar.reset(total=self.bar.total)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _download(url: str, folder: Path, name: str, sha256: str | None, progress: str | None) -> Path:
     """``url`` to ``folder/name`` with pooch, verified against ``sha256`` when given.
 
-    Raises MaanError naming the URL for a network or HTTP failure, and naming the file when the
-    download's hash differs (pooch has removed it then).
+    ``progress``: the progress bar's label, or None for no bar. Raises MaanError naming the URL
+    for a network or HTTP failure, and naming the file when the download's hash differs (pooch
+    has removed it then).
     """
     import pooch
     import requests
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=None, desc=name, unit="B", unit_scale=True, unit_divisor=1024, leave=False)
+    bar = _PoochBar(progress) if progress else None
     http = pooch.HTTPDownloader(progressbar=bar if bar is not None else False, chunk_size=1 << 16)
     done = []
 
@@ -295,6 +330,15 @@ def _download(url: str, folder: Path, name: str, sha256: str | None, progress: b
     finally:
         if bar is not None:
             bar.close()
+
+
+def _publish(downloaded: Path, path: Path) -> None:
+    """Move a verified download to its name, as readable as a file written by open() would be
+    (pooch's temporary file is private)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(downloaded, 0o666 & ~umask)
+    os.replace(downloaded, path)
 
 
 def _clear_partial(out: Path) -> Path:
@@ -365,6 +409,7 @@ def fetch_dataset(dataset: RemoteDataset, out, subjects=None, base_url: str | No
     out.mkdir(parents=True, exist_ok=True)
     result = FetchResult(folder=out)
     partial = _clear_partial(out)
+    label = f"fetch {dataset.name}"
 
     sums_url = base_url + CHECKSUMS
     sums_path = out / CHECKSUMS
@@ -375,9 +420,9 @@ def fetch_dataset(dataset: RemoteDataset, out, subjects=None, base_url: str | No
             except InvalidInputError as exc:
                 raise InvalidInputError(exc.path, f"{exc.reason}; delete it to fetch it again") from None
         else:  # parsed before it is moved in: a bad page never sits in the folder as the checksums
-            downloaded = _download(sums_url, partial, CHECKSUMS, None, progress)
+            downloaded = _download(sums_url, partial, CHECKSUMS, None, f"{label} {CHECKSUMS}" if progress else None)
             sums = read_checksums(downloaded, sums_url)
-            downloaded.replace(sums_path)
+            _publish(downloaded, sums_path)
             result.fetched.append(CHECKSUMS)
         result.subjects, names = _select(dataset, sums, chosen, sums_url)
 
@@ -398,15 +443,11 @@ def fetch_dataset(dataset: RemoteDataset, out, subjects=None, base_url: str | No
                 result.replaced.append(name)
             todo.append(name)
 
-        from tqdm.auto import tqdm
-
-        with tqdm(total=len(names), initial=len(names) - len(todo), unit="file", desc=f"fetch {dataset.name}",
-                  disable=not progress) as bar:
-            for name in todo:
-                downloaded = _download(base_url + name, partial, name, sums[name], progress)
-                downloaded.replace(out / name)
-                result.fetched.append(name)
-                bar.update(1)
+        for number, name in enumerate(todo, 1):
+            bar = f"{label} {number}/{len(todo)} {name}" if progress else None
+            downloaded = _download(base_url + name, partial, name, sums[name], bar)
+            _publish(downloaded, out / name)
+            result.fetched.append(name)
     finally:  # a killed run leaves it; the next run clears it first
         shutil.rmtree(partial, ignore_errors=True)
     return result
