@@ -290,6 +290,19 @@ def test_no_server_names_the_url(tmp_path, capsys):
     assert code == 2
     line = one_line_error(stderr)
     assert f"{url}SHA256SUMS.txt: cannot connect" in line and "refused" in line.lower()
+    assert not (tmp_path / "eegmat").exists()  # no empty folder left behind
+
+
+def test_connection_lost_mid_file_names_the_url(mirror, serve, tmp_path, capsys):
+    server = serve(mirror)
+    server.stall["Subject00_1.edf"] = 100_000
+    server.release.set()  # the server sends 100 kB of the announced 3.8 MB, then closes
+    out = tmp_path / "eegmat"
+    code, _, stderr = run(fetch_argv(out, server.url, "--subjects", "0", "-q"), capsys)
+    assert code == 2
+    line = one_line_error(stderr)
+    assert line == f"maan fetch: error: {server.url}Subject00_1.edf: connection lost during the download"
+    assert not (out / "Subject00_1.edf").exists() and not (out / ".partial").exists()
 
 
 def test_http_404_names_the_url(mirror, serve, tmp_path, capsys):

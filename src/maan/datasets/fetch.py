@@ -406,6 +406,7 @@ def fetch_dataset(dataset: RemoteDataset, out, subjects=None, base_url: str | No
         raise InvalidInputError(out, "--out must be a folder; this is a file")
     if announce is not None:
         announce(dataset.notice(base_url))
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     result = FetchResult(folder=out)
     partial = _clear_partial(out)
@@ -450,6 +451,8 @@ def fetch_dataset(dataset: RemoteDataset, out, subjects=None, base_url: str | No
             result.fetched.append(name)
     finally:  # a killed run leaves it; the next run clears it first
         shutil.rmtree(partial, ignore_errors=True)
+        if created and not any(out.iterdir()):  # failed before any file: leave no empty folder behind
+            out.rmdir()
     return result
 
 
