@@ -305,6 +305,18 @@ def test_connection_lost_mid_file_names_the_url(mirror, serve, tmp_path, capsys)
     assert not (out / "Subject00_1.edf").exists() and not (out / ".partial").exists()
 
 
+def test_server_that_stops_answering_names_the_url(mirror, serve, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("maan.datasets.fetch.TIMEOUT", 0.5)
+    server = serve(mirror)
+    server.stall["Subject00_2.edf"] = 100_000  # then silence, connection open
+    out = tmp_path / "eegmat"
+    code, _, stderr = run(fetch_argv(out, server.url, "--subjects", "0", "-q"), capsys)
+    assert code == 2
+    line = one_line_error(stderr)
+    assert line == f"maan fetch: error: {server.url}Subject00_2.edf: no answer from the server for 0.5 s (timed out)"
+    assert not (out / "Subject00_2.edf").exists() and (out / "Subject00_1.edf").exists()
+
+
 def test_http_404_names_the_url(mirror, serve, tmp_path, capsys):
     (mirror / "Subject02_2.edf").unlink()  # listed in SHA256SUMS.txt, missing on the server
     server = serve(mirror)

@@ -32,6 +32,8 @@ from maan.errors import InvalidInputError, MaanError
 
 CHECKSUMS = "SHA256SUMS.txt"
 PARTIAL = ".partial"
+#: seconds to wait for the server, to connect and between two pieces of a file
+TIMEOUT = 30.0
 _SUM_LINE = re.compile(r"^([0-9a-fA-F]{64})[ \t]+\*?(\S.*?)\s*$")
 
 
@@ -248,17 +250,14 @@ def _network_reason(exc) -> str:
         return f"HTTP {exc.response.status_code} {exc.response.reason or ''}".strip()
     text = str(exc)
     if isinstance(exc, requests.Timeout) or "timed out" in text:
-        return "no answer from the server in time (timed out)"
-    errno = re.search(r"\[Errno -?\d+\] ([^'\"\]\)]+)", text)
-    if isinstance(exc, requests.ConnectionError):
-        # a connection that fails while the body is read is a ConnectionError too
-        if errno:
-            return f"cannot connect ({errno.group(1).strip()})"
-        if "Connection broken" in text or "IncompleteRead" in text:
-            return "connection lost during the download"
-        return "cannot connect"
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return f"no answer from the server for {TIMEOUT:g} s (timed out)"
+    # a connection that breaks while the body is read: ChunkedEncodingError or ConnectionError
+    if (isinstance(exc, requests.exceptions.ChunkedEncodingError) or "Connection broken" in text
+            or "IncompleteRead" in text):
         return "connection lost during the download"
+    if isinstance(exc, requests.ConnectionError):
+        errno = re.search(r"\[Errno -?\d+\] ([^'\"\]\)]+)", text)
+        return f"cannot connect ({errno.group(1).strip()})" if errno else "cannot connect"
     return (text.splitlines() or [type(exc).__name__])[0]
 
 
@@ -309,7 +308,8 @@ def _download(url: str, folder: Path, name: str, sha256: str | None, progress: s
     import requests
 
     bar = _PoochBar(progress) if progress else None
-    http = pooch.HTTPDownloader(progressbar=bar if bar is not None else False, chunk_size=1 << 16)
+    http = pooch.HTTPDownloader(progressbar=bar if bar is not None else False, chunk_size=1 << 16,
+                                timeout=TIMEOUT)
     done = []
 
     def downloader(url_, output_file, pooch_):
