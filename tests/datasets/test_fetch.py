@@ -415,3 +415,10 @@ def test_fetch_help_fits_on_one_screen(monkeypatch, capsys):
         text = capsys.readouterr().out
         assert len(text.splitlines()) <= 30, text
         assert "eegmat" in text and "--subjects" in text and "--base-url" in text
+
+
+def test_the_command_line_does_not_import_pooch_until_a_fetch_runs():
+    code = ("import sys; from maan.cli import build_parser; build_parser(); import maan.datasets; "
+            "assert 'pooch' not in sys.modules and 'requests' not in sys.modules, 'imported early'")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([MAAN_SRC, os.environ.get("PYTHONPATH", "")])}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
