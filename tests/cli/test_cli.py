@@ -12,7 +12,7 @@ import scipy.io
 from maan.cli import build_parser, main
 from maan.datasets import synth_cohort
 
-SUBCOMMANDS = ["synth", "preprocess", "demo", "train", "evaluate", "cv", "reproduce", "figures", "report",
+SUBCOMMANDS = ["synth", "preprocess", "demo", "fetch", "train", "evaluate", "cv", "reproduce", "figures", "report",
                "predict", "stream", "play"]
 #: the most options (-h not counted) a person can hold in their head, per training command
 MAX_OPTIONS = {"train": 14, "cv": 16, "reproduce": 18}

@@ -1,7 +1,8 @@
 """The ``maan`` command: a thin layer over the Python API, one module per command group.
 
-``data`` (synth, preprocess, demo), ``train`` (train, evaluate, cv, reproduce), ``report``
-(figures, report) and ``live`` (predict, stream, play); each has ``add_commands(sub, parser_class)``.
+``data`` (synth, preprocess, demo), ``fetch`` (fetch), ``train`` (train, evaluate, cv, reproduce),
+``report`` (figures, report) and ``live`` (predict, stream, play); each has
+``add_commands(sub, parser_class)``.
 Every user-fixable problem (bad input, bad option, changed configuration) ends as one line on
 stderr and exit status 2; nothing already written is lost.
 """
@@ -24,14 +25,14 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from maan import __version__
-    from maan.cli import data, live, report, train
+    from maan.cli import data, fetch, live, report, train
 
     parser = _Parser(prog="maan", description="ECG+EEG emotion recognition (arousal, valence) with a "
                      "Modality Aware Attention Network.")
     parser.add_argument("--version", action="version", version=f"maan {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for group in (data, train, report, live):
+    for group in (data, fetch, train, report, live):
         group.add_commands(sub, _Parser)
     return parser
 

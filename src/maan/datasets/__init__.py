@@ -1,5 +1,5 @@
 """Readers (AMIGOS, DREAMER, eegmat, labelled recordings read with MNE) and format-faithful synthetic
-cohorts, all yielding ``Record``s."""
+cohorts, all yielding ``Record``s; ``fetch_eegmat`` downloads PhysioNet's eegmat."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -58,4 +58,13 @@ def synth_cohort(format: str, out, n_subjects: int, seed: int = 0, **kwargs):
     return synth(format, out, n_subjects=n_subjects, seed=seed, **kwargs)
 
 
-__all__ = ["Record", "Signal", "SubjectSource", "READERS", "synth_cohort"]
+def __getattr__(name):
+    # fetch_eegmat is imported on first use (pooch and requests only when it runs)
+    if name == "fetch_eegmat":
+        from maan.datasets.fetch import fetch_eegmat
+
+        return fetch_eegmat
+    raise AttributeError(f"module 'maan.datasets' has no attribute {name!r}")
+
+
+__all__ = ["Record", "Signal", "SubjectSource", "READERS", "synth_cohort", "fetch_eegmat"]
