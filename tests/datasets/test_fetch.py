@@ -422,3 +422,23 @@ def test_the_command_line_does_not_import_pooch_until_a_fetch_runs():
             "assert 'pooch' not in sys.modules and 'requests' not in sys.modules, 'imported early'")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([MAAN_SRC, os.environ.get("PYTHONPATH", "")])}
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
+
+
+@pytest.mark.slow
+def test_readme_real_data_quickstart_against_a_local_server(mirror, serve, tmp_path, capsys, monkeypatch):
+    """The README's three lines (fetch, preprocess --dataset eegmat, cv) with the server as the mirror."""
+    import json
+
+    server = serve(mirror)
+    monkeypatch.chdir(tmp_path)
+    assert main(["fetch", "eegmat", "--out", "data/eegmat", "--base-url", server.url, "-q"]) == 0
+    assert main(["preprocess", "--dataset", "eegmat", "--data", "data/eegmat", "--out", "features/eegmat", "-q"]) == 0
+    assert main(["cv", "--features", "features/eegmat", "--target", "task", "--protocol", "loso",
+                 "--recipe", "cross-subject", "--out", "runs/eegmat", "--epochs", "1", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "Next: maan preprocess --dataset eegmat" in out and "Features of 4 subjects (eegmat, data)" in out
+    results = json.loads(Path("runs/eegmat/results.json").read_text())
+    assert results["dataset"] == "eegmat" and results["n_subjects"] == results["folds"] == 4
+    assert not results["synthetic"] and results["n_windows"] == 96
+    manifest = json.loads(Path("features/eegmat/manifest.json").read_text())
+    assert manifest["subject_info"]["Subject00"]["Count quality"] == 0
