@@ -161,3 +161,54 @@ def test_a_negative_mixup_alpha_is_one_line_and_exit_2(store, tmp_path, capsys):
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
+
+
+def _fits(run) -> dict:
+    """Everything a run computed, per (fold, model), but the time it took."""
+    import numpy as np
+
+    out = {}
+    for m, entry in json.loads((run / "results.json").read_text())["models"].items():
+        for f in entry["per_fold"]:
+            out[f["fold"], m] = {k: v for k, v in f.items() if k != "seconds"}
+            scores = run / "folds" / f"fold-{f['fold']:02d}" / f"{m}.predictions.npz"
+            if scores.exists():
+                out[f["fold"], m]["score"] = np.load(scores)["score"].tolist()
+    return out
+
+
+@pytest.mark.slow
+def test_folds_in_separate_processes_in_any_order_and_parallel_fits_change_no_result(store, tmp_path, capsys):
+    import subprocess
+    import sys
+
+    args = dict(models=("maan", "base"), protocol="subject-kfold", folds=3, config=TINY, progress=False, log=None)
+    run_cv(store, "arousal", tmp_path / "one", **args)
+    # a job array: fold 3, then fold 1, each its own process; the plain command runs fold 2 and collects
+    cli = [sys.executable, "-m", "maan", "cv", "--features", str(store), "--target", "arousal", "--model", "maan",
+           "base", "--protocol", "subject-kfold", "--folds", "3", "--epochs", "2", "--accelerator", "cpu",
+           "--out", str(tmp_path / "array"), "-q"]
+    config = tmp_path / "tiny.toml"
+    config.write_text("patience = 1\n")
+    for fold in ("3", "1"):
+        done = subprocess.run([*cli, "--config", str(config), "--fold", fold], capture_output=True, text=True)
+        assert done.returncode == 0 and f"Fold {fold}/3 of" in done.stdout, done.stderr
+    assert not (tmp_path / "array" / "results.json").exists()
+    assert not (tmp_path / "array" / "folds" / "fold-01").exists()
+    code, out, err = run_cli([*cli[3:], "--config", str(config)], capsys)
+    assert code == 0 and "fold 2/3 maan" in out and "fold 1/3" not in out and "fold 3/3" not in out, err
+    run_cv(store, "arousal", tmp_path / "parallel", parallel=2, **args)
+    reference = _fits(tmp_path / "one")
+    assert len(reference) == 3 * 5  # 3 folds x (2 models + 3 baselines)
+    assert _fits(tmp_path / "array") == reference
+    assert _fits(tmp_path / "parallel") == reference
+
+
+def test_fold_and_parallel_are_checked(store, tmp_path, capsys):
+    base = ["cv", "--features", str(store), "--folds", "3", "--out", str(tmp_path / "x"), "-q"]
+    for extra, match in ((["--fold", "4"], "fold (--fold) must be"), (["--fold", "0"], "fold (--fold) must be"),
+                         (["--parallel", "0"], "parallel (--parallel) must be"),
+                         (["--fold", "1", "--overwrite"], "--overwrite with one fold"),
+                         (["--parallel", "2", "--devices", "2"], "--parallel runs independent CPU fits")):
+        code, out, err = run_cli([*base, *extra], capsys)
+        assert code == 2 and match in err and len(err.strip().splitlines()) == 1, (extra, err)

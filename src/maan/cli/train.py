@@ -117,8 +117,11 @@ def cmd_cv(args) -> int:
 
     result = run_cv(args.features, args.target, args.out, models=tuple(args.model), protocol=args.protocol,
                     folds=args.folds, seed=args.seed, recipe=args.recipe, config=train_config(args),
-                    progress=not args.quiet, overwrite=args.overwrite)
-    if result:
+                    progress=not args.quiet, overwrite=args.overwrite, fold=args.fold, parallel=args.parallel)
+    if result and args.fold is not None:
+        print(f"Fold {result['fold']}/{result['folds']} of {args.out} done ({', '.join(result['models'])}); "
+              "the same command without --fold runs any missing fold and collects results.json")
+    elif result:
         print(format_cv_summary(result))
         print(f"Results: {os.path.join(args.out, 'results.json')}; checkpoints and logs: "
               f"{os.path.join(args.out, 'folds')}, {os.path.join(args.out, 'logs')}")
@@ -131,11 +134,14 @@ def cmd_reproduce(args) -> int:
 
     if args.data is None and args.features is None:
         raise MaanError("pass --data (the dataset to preprocess) or --features (an existing store)")
-    run_reproduce(args.data, args.dataset, args.out, features=args.features, protocols=tuple(args.protocols),
-                  targets=tuple(args.targets), models=tuple(args.models), folds=args.folds, seed=args.seed,
-                  recipe=args.recipe, config=train_config(args), jobs=args.jobs, progress=not args.quiet,
-                  overwrite=args.overwrite)
-    if _rank_zero():
+    done = run_reproduce(args.data, args.dataset, args.out, features=args.features, protocols=tuple(args.protocols),
+                         targets=tuple(args.targets), models=tuple(args.models), folds=args.folds, seed=args.seed,
+                         recipe=args.recipe, config=train_config(args), jobs=args.jobs, progress=not args.quiet,
+                         overwrite=args.overwrite, fit=args.fit, parallel=args.parallel)
+    if done and args.fit is not None:
+        print(f"Fit {done['fit']}/{done['fits']} done: {done['model']}, fold {done['fold']} of {done['protocol']} "
+              f"{done['target']}; the same command without --fit runs any missing fit and writes the table")
+    elif _rank_zero():
         from maan.cli.report import figures_and_report
 
         figures_and_report(args.out)
@@ -179,6 +185,11 @@ def add_commands(sub, parser_class=argparse.ArgumentParser) -> None:
     p.add_argument("--folds", type=int, default=10, help="number of folds (default: %(default)s)")
     p.add_argument("--out", required=True, metavar="RUN", help="run folder")
     p.add_argument("--overwrite", action="store_true", help="discard a run in RUN made with another configuration")
+    p.add_argument("--fold", type=int, default=None, metavar="K",
+                   help="run fold K only (1-based), e.g. one task of a job array; without it: run what is "
+                        "missing and collect (default: every fold)")
+    p.add_argument("--parallel", type=int, default=1, metavar="N",
+                   help="fits in N processes of one thread each, CPU only; results unchanged (default: %(default)s)")
     add_training_options(p)
     p.set_defaults(func=cmd_cv)
 
@@ -199,5 +210,10 @@ def add_commands(sub, parser_class=argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=int, default=default_jobs(),
                    help="parallel subjects when preprocessing (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="discard runs in RUN made with another configuration")
+    p.add_argument("--fit", type=int, default=None, metavar="K",
+                   help="run fit K only (1-based; protocol, target, fold, model in that order), e.g. one task of "
+                        "a job array; without it: run what is missing and write the table (default: every fit)")
+    p.add_argument("--parallel", type=int, default=1, metavar="N",
+                   help="fits in N processes of one thread each, CPU only; results unchanged (default: %(default)s)")
     add_training_options(p)
     p.set_defaults(func=cmd_reproduce)

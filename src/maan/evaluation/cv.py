@@ -165,23 +165,42 @@ def _say(log, message: str) -> None:
 
 def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT_PROTOCOL, folds: int = 10,
            seed: int = 0, recipe: str | Recipe = "paper", config: TrainConfig | dict | None = None,
-           progress: bool = True, log=print, overwrite: bool = False) -> dict:
+           progress: bool = True, log=print, overwrite: bool = False, fold: int | None = None,
+           parallel: int = 1) -> dict:
     """Cross-validate ``models`` (plus the majority, logistic and hr-band baselines) on one target.
 
     ``features`` is a store path or a loaded :class:`~maan.preprocessing.store.Features`. Writes
     ``out/results.json`` (returned as a dict; ``{}`` on a non-zero DDP rank). Rerunning the
     same call after an interruption continues at the next unfinished (fold, model).
+
+    ``fold`` (1-based) runs that fold only (its baselines and every model) and returns
+    ``{"fold": fold, "models": {model: result}}`` without writing results.json: independent
+    processes (a cluster's job array) can each run a fold into the same ``out``, in any order,
+    and the call without ``fold`` then runs what is missing and collects. ``parallel`` > 1 runs
+    the unfinished fits in that many worker processes, one thread each (CPU only). Every fit is
+    seeded and single-threaded whichever way it runs, so neither changes a result.
     """
     from tqdm.auto import tqdm
+
+    from maan import config as C
 
     config = as_config(config)
     models = tuple(dict.fromkeys(models))
     recipe = check_run(models, protocol, recipe, seed)
+    C.check_number("parallel (--parallel)", parallel, 1, integer=True)
+    if parallel > 1 and (config.accelerator not in ("cpu", "auto") or config.devices not in (1, "1", "auto")):
+        raise MaanError(f"--parallel runs independent CPU fits; it cannot be combined with --accelerator "
+                        f"{config.accelerator} --devices {config.devices} (got --parallel {parallel})")
     normalize = recipe.normalize
     features, features_path = load_store(features)
     y = check_target(features, target)
     out = Path(out)
     splits = make_splits(protocol, y, features.subject, features.trial, folds, seed)
+    C.check_number("fold (--fold)", fold, 1, len(splits), integer=True, optional=True)
+    if fold is not None and overwrite:
+        raise MaanError("--overwrite with one fold would discard the folds other processes computed; "
+                        "start the run over without --fold (or remove its folder), then run the folds")
+    selected = range(len(splits)) if fold is None else [fold - 1]
     spec = {"target": target, "protocol": protocol, "folds_requested": int(folds), "folds": len(splits),
             "seed": int(seed), "recipe": dataclasses.asdict(recipe), "training": config.result_keys(),
             "store": _store_fingerprint(features), "fold_fingerprint": _fold_fingerprint(splits)}
@@ -209,14 +228,25 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
         return out / "folds" / f"fold-{k:02d}"
 
     # decided once, before any training, so that every DDP rank walks the same list
-    todo = [(k, m) for k in range(len(splits)) for m in models
+    todo = [(k, m) for k in selected for m in models
             if _fold_file(fold_dir(k) / f"{m}.result.json", "result", log if rank_zero else None) is None]
-    bar = tqdm(total=len(splits) * len(models), initial=len(splits) * len(models) - len(todo), unit="fit",
-               desc=f"cv {target} {protocol}", disable=not (progress and rank_zero))
+    bar = tqdm(total=len(selected) * len(models), initial=len(selected) * len(models) - len(todo), unit="fit",
+               desc=f"cv {target} {protocol}" + (f" fold {fold}" if fold else ""), disable=not (progress and rank_zero))
     start = time.perf_counter()
     announced: set[str] = set()
+    finished: dict[tuple, dict] = {}
+
+    def report(k, name, result):
+        finished[k, name] = result
+        if result is not None and log is not None:
+            m = result["metrics"]
+            (log if bar.disable else bar.write)(f"  fold {k + 1}/{len(splits)} {name}: acc {m['acc']:.3f} sen {m['sen']:.3f} "
+                                                f"spe {m['spe']:.3f} ({result['epochs']} epochs, {result['seconds']:.1f} s)")
+        bar.update(1)
+
     try:
-        for k, (fold_idx, test_idx) in enumerate(splits):
+        for k in selected:
+            fold_idx, test_idx = splits[k]
             fdir = fold_dir(k)
             train_idx, left_out = fold_train[k]
             if set(left_out) - announced:
@@ -241,25 +271,59 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
                     record[b] = binary_metrics(y_test, pred, score)
                     record["by_modalities"][b] = metrics_by_modalities(y_test, score, kinds)
                 atomic_write_json(fdir / "baselines.json", record)
-            for name in models:
-                if (k, name) not in todo:
-                    continue
-                result = _train_fold(features, y, target, name, k, train_idx, test_idx, protocol, seed, recipe,
-                                     config, subject_normalizer, layout, n_bands, out, fdir, log=log)
-                if result is not None and log is not None:
-                    m = result["metrics"]
-                    (log if bar.disable else bar.write)(f"  fold {k + 1}/{len(splits)} {name}: acc {m['acc']:.3f} sen {m['sen']:.3f} "
-                              f"spe {m['spe']:.3f} ({result['epochs']} epochs, {result['seconds']:.1f} s)")
-                bar.update(1)
+
+        def fit(item):
+            k, name = item
+            return _train_fold(features, y, target, name, k, fold_train[k][0], splits[k][1], protocol, seed, recipe,
+                               config, subject_normalizer, layout, n_bands, out, fold_dir(k),
+                               log=log if parallel == 1 else None)
+
+        if parallel > 1 and len(todo) > 1:
+            from maan.preprocessing.parallel import run_parallel
+
+            _FIT[:] = [fit]  # inherited by the forked workers (a closure cannot be pickled)
+            try:
+                run_parallel(_fit_in_worker, todo, parallel, lambda i, result: report(*todo[i], result),
+                             describe=lambda i: f"fold {todo[i][0] + 1} {todo[i][1]}")
+            finally:
+                _FIT.clear()
+        else:
+            for item in todo:
+                report(*item, _single_threaded(fit, item))
     finally:
         bar.close()
     if not rank_zero:
         return {}
+    if fold is not None:
+        return {"fold": fold, "folds": len(splits), "run_dir": str(out),
+                "models": {m: finished.get((fold - 1, m)) or _fold_file(fold_dir(fold - 1) / f"{m}.result.json", "result")
+                           for m in models}}
     results = collect_cv(out, features, features_path, target, models, protocol, len(splits), seed, recipe,
                          config, folds_requested=folds)
     results["seconds_this_call"] = round(time.perf_counter() - start, 2)
     atomic_write_json(out / "results.json", results)
     return results
+
+
+# Worker state, inherited through fork: the fit closure of the run_cv call that fans out.
+_FIT: list = []
+
+
+def _single_threaded(fn, *args):
+    """``fn(*args)`` with one intra-op thread: a fit computes the same numbers in a worker
+    process (one thread each) as in the calling process, and small kernels lose nothing."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return fn(*args)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _fit_in_worker(item):
+    return _single_threaded(_FIT[0], item)
 
 
 def _train_fold(features, y, target, name, k, train_idx, test_idx, protocol, seed, recipe, config,
@@ -395,13 +459,18 @@ def collect_cv(out, features, features_path, target, models, protocol, n_folds, 
 def run_reproduce(data, dataset: str, out, *, features=None, protocols=REPRODUCE_PROTOCOLS,
                   targets=REPRODUCE_TARGETS, models=REPRODUCE_MODELS, folds: int = 10, seed: int = 0,
                   recipe: str | Recipe = "paper", config: TrainConfig | dict | None = None, jobs: int = 1,
-                  progress: bool = True, log=print, overwrite: bool = False, print_table: bool = True) -> dict:
+                  progress: bool = True, log=print, overwrite: bool = False, print_table: bool = True,
+                  fit: int | None = None, parallel: int = 1) -> dict:
     """The paper's Table 1: base and proposed x ``targets`` x ``protocols`` on the same folds.
 
     Preprocesses ``data`` into ``features`` (default ``out/features``; resumable, skipped when
     ``data`` is None and the store exists), runs :func:`run_cv` per (protocol, target) into
     ``out/PROTOCOL/TARGET/`` and writes ``out/results.json`` (``{"runs": [...]}``) and
     ``out/table1.md``. An interrupted call resumes at the next unfinished fold.
+
+    ``fit`` (1-based, of :func:`reproduce_fits`) runs that one fit only and returns
+    ``{"fit": ..., "protocol", "target", "fold", "model", "result"}`` (a job array's task); the
+    call without it runs what is missing and writes the table. ``parallel``: see :func:`run_cv`.
     """
     from maan.evaluation.report import format_table1, write_table1
     from maan.preprocessing.store import load_features
@@ -423,12 +492,23 @@ def run_reproduce(data, dataset: str, out, *, features=None, protocols=REPRODUCE
     feats = load_features(store)
     if feats.dataset != dataset:
         raise ConfigMismatchError(f"{store}: holds {feats.dataset} features, not {dataset}")
+    if fit is not None:
+        units = reproduce_fits(feats, protocols, targets, models, folds, seed)
+        from maan import config as C
+
+        C.check_number("fit (--fit)", fit, 1, len(units), integer=True)
+        protocol, target, k, model = units[fit - 1]
+        done = run_cv(feats, target, out / protocol / target, models=(model,), protocol=protocol, folds=folds,
+                      seed=seed, recipe=recipe, config=config, progress=progress, log=log, overwrite=overwrite,
+                      fold=k)
+        return {"fit": fit, "fits": len(units), "protocol": protocol, "target": target, "fold": k, "model": model,
+                "result": done.get("models", {}).get(model)}
     runs = []
     for protocol in protocols:
         for target in targets:
             result = run_cv(feats, target, out / protocol / target, models=models, protocol=protocol, folds=folds,
                             seed=seed, recipe=recipe, config=config, progress=progress, log=log,
-                            overwrite=overwrite)
+                            overwrite=overwrite, parallel=parallel)
             result["features"] = str(store)
             result["run_dir"] = str(out / protocol / target)
             runs.append(result)
@@ -447,6 +527,19 @@ def run_reproduce(data, dataset: str, out, *, features=None, protocols=REPRODUCE
         log(f"\nTable: {out / 'table1.md'}\nAll numbers: {out / 'results.json'}\nPer-fold checkpoints and logs: "
             f"{out}/<protocol>/<target>/")
     return summary
+
+
+def reproduce_fits(features, protocols=REPRODUCE_PROTOCOLS, targets=REPRODUCE_TARGETS, models=REPRODUCE_MODELS,
+                   folds: int = 10, seed: int = 0) -> list[tuple[str, str, int, str]]:
+    """Every fit of a reproduce run, in the order ``--fit K`` numbers them (from 1):
+    ``(protocol, target, fold (1-based), model)``."""
+    units = []
+    for protocol in protocols:
+        for target in targets:
+            y = check_target(features, target)
+            n = len(make_splits(protocol, y, features.subject, features.trial, folds, seed))
+            units += [(protocol, target, k, m) for k in range(1, n + 1) for m in models]
+    return units
 
 
 # -- a checkpoint on a store ---------------------------------------------------------------
