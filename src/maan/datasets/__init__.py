@@ -1,5 +1,5 @@
-"""Readers (AMIGOS, DREAMER, labelled recordings read with MNE) and format-faithful synthetic
-cohorts, all yielding ``Record``s."""
+"""Readers (AMIGOS, DREAMER, MAHNOB-HCI, labelled recordings read with MNE) and format-faithful
+synthetic cohorts, all yielding ``Record``s."""
 from __future__ import annotations
 
 import json
@@ -20,6 +20,13 @@ def _dreamer(data):
     return list_dreamer_subjects(data)
 
 
+def _mahnob(data, **options):
+    """Options: ecg_channel, rpeak_method (see maan.datasets.mahnob)."""
+    from maan.datasets.mahnob import list_mahnob_subjects
+
+    return list_mahnob_subjects(data, **options)
+
+
 def _recordings(data, **options):
     """Options: labels, ecg_channel, exclude, fs, threshold, targets (see maan.datasets.recordings)."""
     from maan.datasets.recordings import list_recordings_subjects
@@ -28,9 +35,9 @@ def _recordings(data, **options):
 
 
 # dataset name -> function(data path, **reader options) -> list[SubjectSource]
-# (only "recordings" takes options; PreprocessConfig.reader_options() supplies them)
-READERS = {"amigos": _amigos, "dreamer": _dreamer, "recordings": _recordings}
-SYNTH_FORMATS = ("amigos", "dreamer")
+# (only "recordings" and "mahnob" take options; PreprocessConfig.reader_options() supplies them)
+READERS = {"amigos": _amigos, "dreamer": _dreamer, "mahnob": _mahnob, "recordings": _recordings}
+SYNTH_FORMATS = ("amigos", "dreamer", "mahnob")
 
 
 def synth_cohort(format: str, out, n_subjects: int, seed: int = 0, **kwargs):

@@ -828,16 +828,18 @@ def synth_dreamer(out_dir: str | os.PathLike, n_subjects: int = DREAMER_N_SUBJEC
 # ============================================================================================
 # Entry points
 # ============================================================================================
-FORMATS = ("amigos", "dreamer")
+FORMATS = ("amigos", "dreamer", "mahnob")
 
 
 def synth(format: str, out_dir: str | os.PathLike, n_subjects: int | None = None, seed: int = 0,
           **kw) -> list[Path]:
-    """CLI-friendly dispatcher: write a synthetic cohort of ``format`` ("amigos" or "dreamer")
-    into ``out_dir``; returns the written data files. ``n_subjects`` defaults to the published
-    cohort size (40 / 23); ``kw`` goes to :func:`synth_amigos` / :func:`synth_dreamer`
+    """CLI-friendly dispatcher: write a synthetic cohort of ``format`` ("amigos", "dreamer" or
+    "mahnob") into ``out_dir``; returns the written data files. ``n_subjects`` defaults to the
+    published cohort size (40 / 23 / 30); ``kw`` goes to :func:`synth_amigos` /
+    :func:`synth_dreamer` / :func:`maan.datasets.synthetic_mahnob.synth_mahnob`
     (``short_seconds``, ``long_seconds`` / ``stimulus_seconds``, ``baseline_seconds``, ...).
-    For DREAMER, ``short_seconds`` is accepted as an alias of ``stimulus_seconds``."""
+    For DREAMER, ``short_seconds`` is accepted as an alias of ``stimulus_seconds``, for MAHNOB
+    of ``clip_seconds``."""
     fmt = str(format).lower()
     kw = {k: v for k, v in kw.items() if v is not None}
     if fmt == "amigos":
@@ -853,6 +855,11 @@ def synth(format: str, out_dir: str | os.PathLike, n_subjects: int | None = None
         if bad:
             raise MaanError(f"options not valid for --format dreamer: {', '.join(sorted(bad))}")
         return [synth_dreamer(out_dir, DREAMER_N_SUBJECTS if n_subjects is None else n_subjects, seed, **kw)]
+    if fmt == "mahnob":
+        from maan.datasets import synthetic_mahnob as M
+
+        kw = M.check_options(kw)
+        return M.synth_mahnob(out_dir, M.MAHNOB_N_SUBJECTS if n_subjects is None else n_subjects, seed, **kw)
     raise MaanError(f"unknown synthetic format {format!r} (choose from {', '.join(FORMATS)})")
 
 
@@ -868,17 +875,52 @@ def _header_bytes(path: Path) -> bytes:
         return fh.read(_MAT_HEADER_BYTES)
 
 
+#: Bytes of a BDF/EDF header up to the end of its recording-identification field.
+_BDF_ID_BYTES = 168
+
+
+def _first_bdf(folder: Path) -> Path | None:
+    """The first BDF of a MAHNOB session folder, of a ``Sessions`` folder, or of the folder that
+    holds ``Sessions`` (None when there is none)."""
+    for level in (folder, folder / "Sessions"):
+        if not level.is_dir():
+            continue
+        found = sorted(level.glob("*.bdf"))
+        if found:
+            return found[0]
+        for session in sorted(d for d in level.iterdir() if d.is_dir()):
+            found = sorted(session.glob("*.bdf"))
+            if found:
+                return found[0]
+    return None
+
+
+def _bdf_is_synthetic(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return SYNTHETIC_TAG.encode() in fh.read(_BDF_ID_BYTES)[88:]
+
+
 def is_synthetic(path: str | os.PathLike) -> bool:
-    """True when ``path`` (a MAT/zip file, or a folder) was written by this module: the MAT
-    header text carries ``maan-synthetic`` or the folder holds one of the synthetic markers."""
+    """True when ``path`` was written by maan's synthetic generators: a MAT/zip file whose
+    header text carries ``maan-synthetic``, a BDF file whose recording identification carries
+    it, a MAHNOB session.xml beside such a BDF, or a folder that holds one of the synthetic
+    markers, such a MAT file, or (MAHNOB: a session folder, ``Sessions`` or its parent) such a BDF."""
     p = Path(path)
     try:
         if p.is_dir():
             if (p / MARKER_FILE).is_file() or (p / COHORT_MARKER_FILE).is_file():
                 return True
             files = sorted(f for f in p.iterdir() if f.suffix.lower() in (".mat", ".zip"))
-            return any(SYNTHETIC_TAG.encode() in _header_bytes(f) for f in files[:1])
+            if files:
+                return SYNTHETIC_TAG.encode() in _header_bytes(files[0])
+            bdf = _first_bdf(p)
+            return bdf is not None and _bdf_is_synthetic(bdf)
         if p.is_file():
+            if p.suffix.lower() == ".bdf":
+                return _bdf_is_synthetic(p)
+            if p.suffix.lower() == ".xml":
+                bdf = _first_bdf(p.parent)
+                return bdf is not None and _bdf_is_synthetic(bdf)
             return SYNTHETIC_TAG.encode() in _header_bytes(p)
     except (OSError, zipfile.BadZipFile):
         return False

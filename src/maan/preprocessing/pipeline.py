@@ -25,8 +25,11 @@ from maan.features.windows import finite_runs, run_of_window, samples_per, windo
 log = logging.getLogger("maan")
 
 RECORDINGS = "recordings"  # the labelled-recordings dataset (maan.datasets.recordings)
+MAHNOB = "mahnob"  # MAHNOB-HCI (maan.datasets.mahnob)
 _RECORDINGS_OPTIONS = (("labels", "--labels"), ("ecg_channel", "--ecg-channel"), ("exclude", "--exclude"),
                        ("fs", "--fs"))
+# the recordings options other datasets take too
+_SHARED_OPTIONS = {MAHNOB: ("ecg_channel",)}
 
 
 @dataclass(frozen=True)
@@ -44,11 +47,11 @@ class PreprocessConfig:
     layout: str = "channels"
     threshold: float | None = None  # None: the dataset's default (C.LABEL_THRESHOLDS); recordings: 0/1 as is
     targets: tuple | None = None  # None: arousal, valence; recordings: every label column of the table
-    # --- recordings only (see maan.datasets.recordings) ---
+    # --- recordings only (see maan.datasets.recordings); ecg_channel also for mahnob ---
     # The labels table (default DATA/labels.csv). Its path is not hashed: its columns are the
     # targets (hashed) and its content is fingerprinted as an input of every subject.
     labels: str | None = None
-    ecg_channel: str | None = None  # None: the single channel typed or named ECG
+    ecg_channel: str | None = None  # None: the single channel typed or named ECG (mahnob: the best lead)
     exclude: tuple = ()  # EEG-typed channels that are not EEG (eegmat: "EEG A2-A1")
     fs: float | None = None  # common rate both modalities are resampled to; None: 128 Hz
     # False: a window is kept when at least one modality is valid (its modality_mask says which);
@@ -65,9 +68,13 @@ class PreprocessConfig:
         if self.labels is not None:
             object.__setattr__(self, "labels", os.fspath(self.labels))
         if self.dataset != RECORDINGS:
-            given = [flag for name, flag in _RECORDINGS_OPTIONS if getattr(self, name)]
+            allowed = _SHARED_OPTIONS.get(self.dataset, ())
+            given = [flag for name, flag in _RECORDINGS_OPTIONS if getattr(self, name) and name not in allowed]
             if given:
                 raise MaanError(f"{', '.join(given)} only appl{'y' if len(given) > 1 else 'ies'} to --dataset {RECORDINGS}")
+        if self.dataset == MAHNOB and self.ecg_channel is not None and self.ecg_channel not in C.MAHNOB_ECG_CHANNELS:
+            raise MaanError(f"--ecg-channel for --dataset {MAHNOB} is one of {', '.join(C.MAHNOB_ECG_CHANNELS)}; "
+                            f"got {self.ecg_channel!r}")
         C.check_seconds("window_seconds (--window)", self.window_seconds)
         C.check_seconds("step_seconds (--step)", self.step_seconds)
         C.check_seconds("subwindow_seconds (--subwindow)", self.subwindow_seconds)
@@ -118,7 +125,9 @@ class PreprocessConfig:
         return float(self.fs) if self.fs is not None else DEFAULT_FS
 
     def reader_options(self) -> dict:
-        """Keyword options for the dataset's reader (READERS[dataset]); none but for recordings."""
+        """Keyword options for the dataset's reader (READERS[dataset]); recordings and mahnob only."""
+        if self.dataset == MAHNOB:
+            return {"ecg_channel": self.ecg_channel, "rpeak_method": self.rpeak_method}
         if self.dataset != RECORDINGS:
             return {}
         return {"labels": self.labels, "ecg_channel": self.ecg_channel, "exclude": self.exclude,
@@ -143,7 +152,8 @@ class PreprocessConfig:
             out["fs"] = self.sample_rate
         else:  # absent, so that stores of the other datasets keep their config hash
             for name in ("ecg_channel", "exclude", "fs"):
-                del out[name]
+                if name not in _SHARED_OPTIONS.get(self.dataset, ()):
+                    del out[name]
         return out
 
 
@@ -364,9 +374,14 @@ def _trial_problem(record: Record, features: TrialFeatures) -> str | None:
 def extract_subject(source: SubjectSource, config: PreprocessConfig, skip_invalid: bool = False):
     """Read one subject and compute all its windows (raises InvalidInputError on bad input).
 
-    Returns ``(SubjectFeatures, meta)`` where meta holds the channel and rating names.
+    Returns ``(SubjectFeatures, meta)`` where meta holds the channel and rating names, and the
+    input files skipped as invalid (``invalid_inputs``: sources that skip a bad trial file).
     """
-    records = source.load()
+    skipped = []
+    if skip_invalid and source.load_skipping is not None:
+        records, skipped = source.load_skipping()
+    else:
+        records = source.load()
     ecg, eeg, mask, trial, start, ratings = [], [], [], [], [], []
     labels: dict[str, list] = {t: [] for t in config.targets}
     dropped: dict[str, int] = {}
@@ -444,7 +459,8 @@ def extract_subject(source: SubjectSource, config: PreprocessConfig, skip_invali
         signal_seconds=sum(min(r.ecg.duration, r.eeg.duration) for r in records),
     ), {"rating_names": rating_names or [],
         "eeg_channels": list(records[0].eeg.channels) if records else [],
-        "ecg_channels": list(records[0].ecg.channels) if records else []}
+        "ecg_channels": list(records[0].ecg.channels) if records else [],
+        "invalid_inputs": [{"path": str(path), "reason": reason} for path, reason in skipped]}
 
 
 def _fingerprints(source: SubjectSource, records) -> list[dict]:
@@ -508,6 +524,7 @@ def preprocess(dataset: str, data, out, config: PreprocessConfig | None = None, 
         "dataset": dataset, "synthetic": synthetic, "data": str(data), "targets": list(config.targets),
         "ecg_shape": [1, config.rr_length], "versions": _versions(),
         **({"labels": str(sources.labels)} if getattr(sources, "labels", None) else {}),
+        **({"unrated_sessions": sources.unrated_sessions} if hasattr(sources, "unrated_sessions") else {}),
     }, overwrite=overwrite)
     todo = [i for i, s in enumerate(sources) if not writer.is_done(s.subject)]
     bar = tqdm(total=len(sources), initial=len(sources) - len(todo), unit="subject",
@@ -523,6 +540,9 @@ def preprocess(dataset: str, data, out, config: PreprocessConfig | None = None, 
             writer.record_invalid(str(path), reason)
         else:
             features, meta = payload
+            for entry in meta.pop("invalid_inputs", ()):
+                log.warning("skipping %s: %s", entry["path"], entry["reason"])
+                writer.record_invalid(entry["path"], entry["reason"])
             if features.eeg.ndim > 1:
                 writer.manifest["eeg_shape"] = list(features.eeg.shape[1:])
             for key, value in meta.items():
