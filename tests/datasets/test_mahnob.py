@@ -288,7 +288,7 @@ def test_synth_preprocess_cv_report_end_to_end(tmp_path):
         return proc.stdout
 
     data, features, run = tmp_path / "mahnob", tmp_path / "features", tmp_path / "run"
-    assert "SYNTHETIC" in cli("synth", "--format", "mahnob", "--out", data, "--subjects", 3,
+    assert "SYNTHETIC" in cli("synth", "--format", "mahnob", "--out", data, "--subjects", 2,
                               "--short-seconds", 20, 24)
     assert "SYNTHETIC" in cli("preprocess", "--dataset", "mahnob", "--data", data, "--out", features,
                               "--jobs", 2, "-q")
