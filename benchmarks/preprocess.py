@@ -10,11 +10,19 @@ Writes (once, cached) an AMIGOS-scale synthetic cohort, then in one run measures
 
     python benchmarks/preprocess.py                 # 40 subjects, full scale
     python benchmarks/preprocess.py --subjects 2    # smoke run
+    python benchmarks/preprocess.py --dataset mahnob --subjects 30   # MAHNOB-HCI-sized
+
+``--dataset mahnob`` writes a MAHNOB-HCI-sized synthetic ``Sessions`` folder (20 rated clips of
+the released lengths, 35-117 s, plus 30-s baselines and 2 neutral sessions per participant,
+47-channel 256-Hz BDF files) and measures the whole pipeline plus CPU time per window and
+where it goes (BDF read, resampling, ECG lead choice, R-peaks, DE, store: CPU time of two
+participants in this process). The DE throughput test is AMIGOS's only.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import subprocess
 import sys
 import tempfile
@@ -27,32 +35,107 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import TreeMemorySampler, machine  # noqa: E402
 
 
-def ensure_cohort(folder: Path, subjects: int, seed: int) -> float:
+def ensure_cohort(folder: Path, subjects: int, seed: int, dataset: str = "amigos") -> float:
     from maan.datasets import synth_cohort
     from maan.datasets.synthetic import cohort_written
 
-    if cohort_written(folder, "amigos", subjects, seed):
+    if dataset == "mahnob":
+        from maan.config import MAHNOB_N_TRIALS
+        from maan.datasets.synthetic_mahnob import DEFAULT_MAHNOB_NEUTRAL_SESSIONS
+
+        sessions = folder / "Sessions"
+        expected = subjects * (MAHNOB_N_TRIALS + DEFAULT_MAHNOB_NEUTRAL_SESSIONS)
+        if sessions.is_dir() and sum(1 for _ in sessions.iterdir()) == expected:
+            return 0.0
+    elif cohort_written(folder, "amigos", subjects, seed):
         return 0.0
     start = time.perf_counter()
-    synth_cohort("amigos", folder, n_subjects=subjects, seed=seed)
+    synth_cohort(dataset, folder, n_subjects=subjects, seed=seed)
     return time.perf_counter() - start
 
 
-def run_pipeline(data: Path, jobs: int) -> dict:
+def run_pipeline(data: Path, jobs: int, dataset: str = "amigos") -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "features"
-        cmd = [sys.executable, "-m", "maan", "preprocess", "--dataset", "amigos", "--data", str(data),
+        cmd = [sys.executable, "-m", "maan", "preprocess", "--dataset", dataset, "--data", str(data),
                "--out", str(out), "--jobs", str(jobs), "--quiet"]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         with TreeMemorySampler(proc.pid) as memory:
             stdout, stderr = proc.communicate()
         wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if proc.returncode != 0:
             raise SystemExit(f"preprocess failed: {stderr.strip()}")
         manifest = json.loads((out / "manifest.json").read_text())
-    return {"wall_s": wall, "peak_mib": memory.peak_kib / 1024, "hours": manifest["signal_hours"],
-            "windows": manifest["windows"], "dropped": manifest["dropped"], "subjects": manifest["n_subjects"]}
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall_s": wall, "cpu_s": cpu, "peak_mib": memory.peak_kib / 1024, "hours": manifest["signal_hours"],
+            "windows": manifest["windows"], "dropped": manifest["dropped"], "subjects": manifest["n_subjects"],
+            "command": " ".join(["maan", *cmd[3:]])}
+
+
+def _stages():
+    """(stage, owner, attribute) of the functions whose CPU time makes up each stage of the
+    MAHNOB-HCI pipeline (none calls another)."""
+    import mne
+
+    from maan.datasets import recordings
+    from maan.features import ecg
+    from maan.preprocessing import pipeline, store
+
+    return (
+        ("BDF read (MNE: header, Status events, samples)", recordings, "open_recording"),
+        ("BDF read (MNE: header, Status events, samples)", mne, "find_events"),
+        ("BDF read (MNE: header, Status events, samples)", mne.io.BaseRaw, "load_data"),
+        ("resample 256 -> 128 Hz (MNE)", mne.io.BaseRaw, "resample"),
+        ("ECG lead choice (beat quality of EXG1-EXG3)", ecg, "lead_quality"),
+        ("R-peaks and RR windows (chosen lead)", pipeline, "ecg_rr_windows"),
+        ("DE maps (32 channels x 4 bands x 10 sub-windows)", pipeline, "eeg_de_windows"),
+        ("store (HDF5 write, manifest)", store.FeatureStoreWriter, "write_subject"),
+    )
+
+
+def mahnob_stages(data: Path, subjects: int) -> tuple[dict, float, int]:
+    """CPU seconds per stage, total CPU seconds and windows of ``subjects`` participants,
+    in this process (each stage's functions wrapped with a CPU-time counter)."""
+    from maan.preprocessing.pipeline import PreprocessConfig, extract_subject, list_subjects
+    from maan.preprocessing.store import FeatureStoreWriter
+
+    import h5py  # noqa: F401  (imports are paid once per worker: not a stage's time)
+    import neurokit2  # noqa: F401
+
+    seconds: dict[str, float] = {}
+    originals = []
+
+    def counted(stage, fn):
+        def wrapper(*args, **kwargs):
+            begin = time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                seconds[stage] = seconds.get(stage, 0.0) + time.process_time() - begin
+        return wrapper
+
+    for stage, owner, name in _stages():
+        originals.append((owner, name, getattr(owner, name)))
+        setattr(owner, name, counted(stage, originals[-1][2]))
+    config = PreprocessConfig(dataset="mahnob")
+    windows = 0
+    try:
+        sources = list_subjects("mahnob", data, config)[:subjects]
+        with tempfile.TemporaryDirectory() as tmp:
+            writer = FeatureStoreWriter(Path(tmp) / "f", config.to_dict(), {"dataset": "mahnob"})
+            start = time.process_time()
+            for source in sources:
+                features, _ = extract_subject(source, config)
+                writer.write_subject(features)
+                windows += len(features.trial)
+            total = time.process_time() - start
+    finally:
+        for owner, name, original in originals:
+            setattr(owner, name, original)
+    return seconds, total, windows
 
 
 def de_throughput(data: Path, n_windows: int, with_torcheeg: bool) -> dict:
@@ -104,7 +187,9 @@ def de_throughput(data: Path, n_windows: int, with_torcheeg: bool) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--subjects", type=int, default=40)
+    parser.add_argument("--dataset", choices=("amigos", "mahnob"), default="amigos",
+                        help="cohort format (default: %(default)s)")
+    parser.add_argument("--subjects", type=int, default=None, help="default: 40 (amigos), 30 (mahnob)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--workdir", default=str(Path(__file__).resolve().parent / ".cache"),
@@ -114,11 +199,14 @@ def main() -> None:
     parser.add_argument("--skip-pipeline", action="store_true", help="only the DE throughput")
     args = parser.parse_args()
 
-    data = Path(args.workdir) / f"amigos-{args.subjects}-seed{args.seed}"
-    synth_s = ensure_cohort(data, args.subjects, args.seed)
+    subjects = args.subjects or (30 if args.dataset == "mahnob" else 40)
+    data = Path(args.workdir) / f"{args.dataset}-{subjects}-seed{args.seed}"
+    synth_s = ensure_cohort(data, subjects, args.seed, args.dataset)
     print(f"machine: {machine()}")
     if synth_s:
         print(f"synthetic cohort written in {synth_s:.1f} s to {data}")
+    if args.dataset == "mahnob":
+        return mahnob_main(data, args)
     if not args.skip_pipeline:
         r = run_pipeline(data, args.jobs)
         print(f"\n| pipeline ({r['subjects']} subjects, jobs={args.jobs}) | value |\n|---|---|")
@@ -133,6 +221,26 @@ def main() -> None:
     for name, rate in de.items():
         ratio = f"{rate / anchor:.1f}x" if anchor else "n/a"
         print(f"| {name} | {rate:.0f} | {ratio} |")
+
+
+def mahnob_main(data: Path, args) -> None:
+    if not args.skip_pipeline:
+        r = run_pipeline(data, args.jobs, "mahnob")
+        print(f"\ncommand: {r['command']}")
+        print(f"\n| pipeline ({r['subjects']} participants, jobs={args.jobs}) | value |\n|---|---|")
+        print(f"| clips | {r['hours']:.2f} h of 32 EEG + 3 ECG channels (stimulus segments) |")
+        print(f"| wall time | {r['wall_s']:.1f} s |")
+        print(f"| windows kept / dropped | {r['windows']} / {sum(r['dropped'].values())} {r['dropped']} |")
+        print(f"| windows per second (wall) | {r['windows'] / r['wall_s']:.1f} |")
+        print(f"| CPU per window (all processes) | {1000 * r['cpu_s'] / r['windows']:.1f} ms |")
+        print(f"| peak memory (process tree) | {r['peak_mib']:.0f} MiB |")
+    seconds, total, windows = mahnob_stages(data, 2)
+    print(f"\n| where the CPU time goes (2 participants, one process: {1000 * total / windows:.1f} ms per window) "
+          f"| ms per window | share |\n|---|---|---|")
+    for stage, s in seconds.items():
+        print(f"| {stage} | {1000 * s / windows:.1f} | {s / total:.0%} |")
+    rest = total - sum(seconds.values())
+    print(f"| other (session.xml, windows, bookkeeping) | {1000 * rest / windows:.1f} | {rest / total:.0%} |")
 
 
 if __name__ == "__main__":

@@ -66,6 +66,25 @@ DREAMER_ECG_CHANNELS = ("ECG1", "ECG2")
 DREAMER_N_TRIALS = 18
 DREAMER_RATINGS = ("valence", "arousal", "dominance")
 
+# --- MAHNOB-HCI (emotion elicitation, Sessions/<id>/Part_*_emotion.bdf + session.xml) ---------
+MAHNOB_FS = 256.0  # every channel of the distributed BDF files
+# the Biosemi 32-channel montage, in file order (channels 1-32)
+MAHNOB_EEG_CHANNELS = (
+    "Fp1", "AF3", "F3", "F7", "FC5", "FC1", "C3", "T7", "CP5", "CP1", "P3", "P7", "PO3", "O1", "Oz", "Pz",
+    "Fp2", "AF4", "Fz", "F4", "F8", "FC6", "FC2", "Cz", "C4", "T8", "CP6", "CP2", "P4", "P8", "PO4", "O2",
+)
+# ECG electrodes: upper right chest, upper left chest, left abdomen
+MAHNOB_ECG_CHANNELS = ("EXG1", "EXG2", "EXG3")
+# the other channels of a file, in file order after the ECG (EXG4-8 are unused and absent)
+MAHNOB_OTHER_CHANNELS = ("GSR1", "GSR2", "Erg1", "Erg2", "Resp", "Temp", "Status")
+MAHNOB_CHANNELS = MAHNOB_EEG_CHANNELS + MAHNOB_ECG_CHANNELS + ("EXG4", "EXG5", "EXG6", "EXG7", "EXG8") \
+    + MAHNOB_OTHER_CHANNELS
+MAHNOB_STIM_CHANNEL = "Status"
+# self-assessments: session.xml attribute -> rating name (1-9, as AMIGOS's)
+MAHNOB_RATINGS = {"feltArsl": "arousal", "feltVlnc": "valence", "feltCtrl": "dominance",
+                  "feltPred": "predictability", "feltEmo": "emotion"}
+MAHNOB_N_TRIALS = 20
+
 # --- labels ---------------------------------------------------------------------------
 TARGETS = ("arousal", "valence")
 #: the modalities, in the order of every modality mask's axis (n_windows, 2)
@@ -80,15 +99,19 @@ def modality_kind(mask) -> "np.ndarray":
     names = np.array(["", "eeg", "ecg", "ecg+eeg"], dtype=object)
     return names[mask[:, 0].astype(int) * 2 + mask[:, 1].astype(int)]
 # high = rating > threshold
-LABEL_THRESHOLDS = {"amigos": 5.0, "dreamer": 3.0}
+LABEL_THRESHOLDS = {"amigos": 5.0, "dreamer": 3.0, "mahnob": 5.0}
 
-# 10-20 positions of the 14 Emotiv channels on a 9x9 grid (row, col), for the optional
-# topographic layout (positions as used by the DEAP/AMIGOS grid-CNN literature).
+# 10-20 positions of the 14 Emotiv channels and the other Biosemi-32 (DEAP/MAHNOB) channels on a
+# 9x9 grid (row, col), for the optional topographic layout (positions as used by the
+# DEAP/AMIGOS grid-CNN literature).
 TOPO_GRID_SIZE = (9, 9)
 TOPO_POSITIONS = {
     "AF3": (1, 3), "AF4": (1, 5), "F7": (2, 0), "F3": (2, 2), "F4": (2, 6), "F8": (2, 8),
     "FC5": (3, 1), "FC6": (3, 7), "T7": (4, 0), "T8": (4, 8), "P7": (6, 0), "P8": (6, 8),
     "O1": (8, 3), "O2": (8, 5),
+    "Fp1": (0, 3), "Fp2": (0, 5), "Fz": (2, 4), "FC1": (3, 3), "FC2": (3, 5), "C3": (4, 2), "Cz": (4, 4),
+    "C4": (4, 6), "CP5": (5, 1), "CP1": (5, 3), "CP2": (5, 5), "CP6": (5, 7), "P3": (6, 2), "Pz": (6, 4),
+    "P4": (6, 6), "PO3": (7, 3), "PO4": (7, 5), "Oz": (8, 4),
 }
 
 

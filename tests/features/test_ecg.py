@@ -412,3 +412,20 @@ def test_eegmat_disconnected_ecg_lead_is_rejected():
 
 def test_default_method_is_documented():
     assert DEFAULT_RPEAK_METHOD in detect_rpeaks.__doc__
+
+
+def test_lead_quality_ranks_leads_as_detect_rpeaks_judges_them():
+    from maan.features.ecg import MIN_QRS_NOISE_RATIO, lead_quality
+
+    rng = np.random.default_rng(3)
+    clean = synthetic_ecg(beat_train(), 128, 60.0)
+    noisy = clean + rng.normal(0.0, 0.15, clean.size)
+    noise = rng.standard_normal(clean.size)
+    q_clean, q_noisy, q_noise = (lead_quality(x, 128) for x in (clean, noisy, noise))
+    assert q_clean > q_noisy >= MIN_QRS_NOISE_RATIO > q_noise
+    assert len(detect_rpeaks(noisy, 128)) > 0
+    with pytest.raises(InvalidSignalError):
+        detect_rpeaks(noise, 128)
+    assert lead_quality(np.zeros(128 * 10), 128) == lead_quality(np.full(64, np.nan), 128) == 0.0
+    with pytest.raises(InvalidSignalError, match="unknown R-peak method"):
+        lead_quality(clean, 128, method="nope")

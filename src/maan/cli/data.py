@@ -34,7 +34,7 @@ def _add_preprocess_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--layout", choices=LAYOUTS, default="channels",
                    help="EEG map layout: bands x channels x sub-windows, or a 9x9 topographic grid (default: %(default)s)")
     g.add_argument("--threshold", type=float, default=None,
-                   help="label = rating > threshold (default: 5 on AMIGOS' 1-9, 3 on DREAMER's 1-5; "
+                   help="label = rating > threshold (default: 5 on AMIGOS' and MAHNOB-HCI's 1-9, 3 on DREAMER's 1-5; "
                         "recordings: none, the label columns must be 0/1; eegmat: task is 0/1)")
 
     g = p.add_argument_group("recordings (--dataset recordings: any file MNE reads, one trial per file)")
@@ -42,7 +42,9 @@ def _add_preprocess_options(p: argparse.ArgumentParser) -> None:
                    help="labels table with columns file (relative to --data), subject, then one column per "
                         "target, 0/1 or ratings with --threshold (default: DATA/labels.csv)")
     g.add_argument("--ecg-channel", default=None, metavar="NAME",
-                   help="ECG channel (default: the single channel whose MNE type or name says ECG)")
+                   help="ECG channel (default: the single channel whose MNE type or name says ECG; "
+                        "--dataset mahnob: EXG1, EXG2 or EXG3, default the lead with the best beat quality "
+                        "per session)")
     g.add_argument("--exclude", nargs="+", action="extend", default=None, metavar="NAME",
                    help="EEG-typed channels that are not EEG, e.g. a reference (default: none)")
     g.add_argument("--fs", type=float, default=None, metavar="HZ",
@@ -75,6 +77,8 @@ def _summary(manifest: dict, out) -> str:
           if manifest.get("partial_windows") else []),
         f"  ECG input shape {tuple(manifest.get('ecg_shape', ()))}, EEG input shape {tuple(manifest.get('eeg_shape', ()))}",
     ]
+    if manifest.get("unrated_sessions"):
+        lines.append(f"  sessions without ratings (neutral clips), skipped: {manifest['unrated_sessions']}")
     if manifest.get("invalid_inputs"):
         lines.append(f"  skipped invalid inputs: {len(manifest['invalid_inputs'])} (listed in manifest.json)")
     return "\n".join(lines)
@@ -173,15 +177,17 @@ def cmd_demo(args) -> int:
 
 def add_commands(sub, parser_class=argparse.ArgumentParser) -> None:
     """Register synth, preprocess and demo on an argparse subparsers object."""
-    p = sub.add_parser("synth", help="write a format-faithful synthetic cohort (AMIGOS or DREAMER files)",
-                       description="Write a synthetic cohort in the AMIGOS (Data_Preprocessed_PXX.mat) or DREAMER "
-                       "(DREAMER.mat) layout whose labels are carried by the physiology. Always labelled synthetic.")
-    p.add_argument("--format", required=True, choices=("amigos", "dreamer"), help="file format to write")
+    p = sub.add_parser("synth", help="write a format-faithful synthetic cohort (AMIGOS, DREAMER or MAHNOB-HCI files)",
+                       description="Write a synthetic cohort in the AMIGOS (Data_Preprocessed_PXX.mat), DREAMER "
+                       "(DREAMER.mat) or MAHNOB-HCI (Sessions/<id>/session.xml + BDF) layout whose labels are "
+                       "carried by the physiology. Always labelled synthetic.")
+    p.add_argument("--format", required=True, choices=("amigos", "dreamer", "mahnob"), help="file format to write")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--subjects", type=int, default=4, metavar="N", help="number of subjects (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same files (default: %(default)s)")
     p.add_argument("--short-seconds", type=float, nargs=2, metavar=("MIN", "MAX"),
-                   help="duration range of short-video trials (AMIGOS default 50 150; DREAMER stimuli)")
+                   help="duration range of short-video trials (AMIGOS default 50 150; DREAMER stimuli; "
+                        "MAHNOB-HCI clips, default 35 117)")
     p.add_argument("--long-seconds", type=float, nargs=2, metavar=("MIN", "MAX"),
                    help="duration range of AMIGOS long-video trials (default 840 1440)")
     p.set_defaults(func=cmd_synth)
@@ -189,11 +195,12 @@ def add_commands(sub, parser_class=argparse.ArgumentParser) -> None:
     p = sub.add_parser("preprocess", help="read a dataset into a resumable feature store",
                        description="Cut synchronized windows, compute RR series (ECG) and differential-entropy "
                        "maps (EEG), and store them with labels. Reruns resume; finished subjects are kept.")
-    p.add_argument("--dataset", required=True, choices=("amigos", "dreamer", "eegmat", "recordings"),
+    p.add_argument("--dataset", required=True, choices=("amigos", "dreamer", "mahnob", "eegmat", "recordings"),
                    help="input dataset format (eegmat: PhysioNet's, as `maan fetch eegmat` writes it; "
                         "recordings: EDF/BDF/FIF/BrainVision... with a --labels table)")
     p.add_argument("--data", required=True, metavar="DIR",
                    help="AMIGOS: folder of Data_Preprocessed_PXX.mat/.zip; DREAMER: DREAMER.mat or its folder; "
+                        "MAHNOB-HCI: the folder holding Sessions/ (or Sessions/ itself); "
                         "eegmat: folder of SubjectNN_1.edf / SubjectNN_2.edf; "
                         "recordings: the folder the labels' file column is relative to")
     p.add_argument("--out", required=True, metavar="FEATURES", help="feature store folder")

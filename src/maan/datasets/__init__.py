@@ -1,5 +1,6 @@
-"""Readers (AMIGOS, DREAMER, eegmat, labelled recordings read with MNE) and format-faithful synthetic
-cohorts, all yielding ``Record``s; ``fetch_eegmat`` downloads PhysioNet's eegmat."""
+"""Readers (AMIGOS, DREAMER, MAHNOB-HCI, eegmat, labelled recordings read with MNE) and
+format-faithful synthetic cohorts, all yielding ``Record``s; ``fetch_eegmat`` downloads
+PhysioNet's eegmat."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,6 +20,13 @@ def _dreamer(data):
     return list_dreamer_subjects(data)
 
 
+def _mahnob(data, **options):
+    """Options: ecg_channel, rpeak_method (see maan.datasets.mahnob)."""
+    from maan.datasets.mahnob import list_mahnob_subjects
+
+    return list_mahnob_subjects(data, **options)
+
+
 def _recordings(data, **options):
     """Options: labels, ecg_channel, exclude, fs, threshold, targets (see maan.datasets.recordings)."""
     from maan.datasets.recordings import list_recordings_subjects
@@ -34,9 +42,9 @@ def _eegmat(data, **options):
 
 
 # dataset name -> function(data path, **reader options) -> list[SubjectSource]
-# (recordings and eegmat take options; PreprocessConfig.reader_options() supplies them)
-READERS = {"amigos": _amigos, "dreamer": _dreamer, "recordings": _recordings, "eegmat": _eegmat}
-SYNTH_FORMATS = ("amigos", "dreamer")
+# (recordings, eegmat and mahnob take options; PreprocessConfig.reader_options() supplies them)
+READERS = {"amigos": _amigos, "dreamer": _dreamer, "mahnob": _mahnob, "eegmat": _eegmat, "recordings": _recordings}
+SYNTH_FORMATS = ("amigos", "dreamer", "mahnob")
 
 
 def synth_cohort(format: str, out, n_subjects: int, seed: int = 0, **kwargs):

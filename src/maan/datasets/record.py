@@ -45,3 +45,6 @@ class SubjectSource:
     subject: str
     path: str
     load: Callable[[], list[Record]]
+    # Readers whose files are single trials (MAHNOB-HCI sessions) can skip a bad one and go on:
+    # ``load_skipping()`` returns (records, [(path, reason), ...]). None: a bad file fails the subject.
+    load_skipping: Callable[[], tuple[list[Record], list[tuple[str, str]]]] | None = None

@@ -238,23 +238,26 @@ def read_recording(path, subject: str, trial: int, ratings: dict, eeg_channels, 
                            source=str(path))
 
 
-def record_from_raw(raw, eeg_channels, ecg_channel: str, fs: float = DEFAULT_FS, *, subject: str = "",
+def record_from_raw(raw, eeg_channels, ecg_channel, fs: float = DEFAULT_FS, *, subject: str = "",
                     trial: int = 1, ratings: dict | None = None, source: str | None = None, copy: bool = False
                     ) -> Record:
     """A Record from an MNE Raw (the reader's channel picking, units and resampling).
 
-    ``raw`` is modified (picked, loaded, resampled) unless ``copy``. A missing channel raises
-    InvalidInputError naming every missing one. Used by the reader, ``maan predict`` and
-    ``maan stream``, so prediction repeats training's preprocessing exactly.
+    ``ecg_channel`` is one channel name, or a sequence of names (several ECG leads, rows in
+    that order). ``raw`` is modified (picked, loaded, resampled) unless ``copy``. A missing
+    channel raises InvalidInputError naming every missing one. Used by the reader, the MAHNOB-HCI
+    reader, ``maan predict`` and ``maan stream``, so prediction repeats training's preprocessing
+    exactly.
     """
     where = source or "<raw>"
     names = list(raw.ch_names)
-    missing = [c for c in (*eeg_channels, ecg_channel) if c not in names]
+    ecg_channels = (ecg_channel,) if isinstance(ecg_channel, str) else tuple(ecg_channel)
+    missing = [c for c in (*eeg_channels, *ecg_channels) if c not in names]
     if missing:
         raise InvalidInputError(where, f"missing channel(s) {', '.join(missing)}")
     if copy:
         raw = raw.copy()
-    raw.pick([*eeg_channels, ecg_channel])
+    raw.pick([*eeg_channels, *ecg_channels])
     try:
         raw.load_data(verbose="error")
         if abs(raw.info["sfreq"] - fs) > 1e-9:
@@ -269,7 +272,7 @@ def record_from_raw(raw, eeg_channels, ecg_channel: str, fs: float = DEFAULT_FS,
     return Record(
         subject=subject,
         trial=trial,
-        ecg=Signal(np.ascontiguousarray(data[n:] * ECG_SCALE), float(fs), (ecg_channel,)),
+        ecg=Signal(np.ascontiguousarray(data[n:] * ECG_SCALE), float(fs), ecg_channels),
         eeg=Signal(np.ascontiguousarray(data[:n] * EEG_SCALE), float(fs), tuple(eeg_channels)),
         ratings=dict(ratings or {}),
         source="" if source is None else str(source),

@@ -201,6 +201,9 @@ class _Physio:
     scr_rate: float  # skin-conductance responses per second at neutral state
     bias_arousal: float  # the subject's rating bias
     bias_valence: float
+    # frontal-asymmetry side of each EEG channel (+0.5 right frontal, -0.5 left, 0 elsewhere);
+    # None: the 14-channel AMIGOS/DREAMER montage's
+    asym_side: np.ndarray | None = None
 
     def summary(self) -> dict:
         return {
@@ -211,25 +214,45 @@ class _Physio:
         }
 
 
-def _mixing_matrix() -> np.ndarray:
-    pos = np.array([config.TOPO_POSITIONS[c] for c in _EEG], dtype=float)
+def _mixing_matrix(channels=_EEG) -> np.ndarray:
+    pos = np.array([config.TOPO_POSITIONS[c] for c in channels], dtype=float)
     d2 = ((pos[:, None, :] - pos[None, :, :]) ** 2).sum(-1)
     m = np.exp(-d2 / (2 * 1.6 ** 2))
     return m / np.linalg.norm(m, axis=1, keepdims=True)
 
 
+# relative alpha amplitude (occipito-parietal maximum) and eye-blink weight (frontal) per electrode
+_ALPHA_WEIGHT = {"O1": 1.0, "O2": 1.0, "P7": 0.85, "P8": 0.85, "T7": 0.5, "T8": 0.5, "FC5": 0.45, "FC6": 0.45,
+                 "Oz": 1.0, "PO3": 0.95, "PO4": 0.95, "P3": 0.85, "P4": 0.85, "Pz": 0.8}
+_BLINK_WEIGHT = {"AF3": 1.0, "AF4": 1.0, "F7": 0.6, "F8": 0.6, "F3": 0.5, "F4": 0.5, "FC5": 0.2, "FC6": 0.2,
+                 "Fp1": 1.6, "Fp2": 1.6, "Fz": 0.5, "FC1": 0.25, "FC2": 0.25}
+
+
+def _topography(channels):
+    """Alpha, beta/gamma, frontal-asymmetry and blink weights of an EEG montage (channel names)."""
+    alpha = np.array([_ALPHA_WEIGHT.get(c, 0.4) for c in channels])
+    fast = np.array([1.3 if c in ("T7", "T8", "F7", "F8") else 1.0 for c in channels])
+    asym = np.array([0.5 if c in _RIGHT_FRONTAL else -0.5 if c in _LEFT_FRONTAL else 0.0 for c in channels])
+    blink = np.array([_BLINK_WEIGHT.get(c, 0.05) for c in channels])
+    return alpha, fast, asym, blink
+
+
 _MIXING = _mixing_matrix()
-_ALPHA_TOPO = np.array([{"O1": 1.0, "O2": 1.0, "P7": 0.85, "P8": 0.85, "T7": 0.5, "T8": 0.5,
-                         "FC5": 0.45, "FC6": 0.45}.get(c, 0.4) for c in _EEG])
-_FAST_TOPO = np.array([1.3 if c in ("T7", "T8", "F7", "F8") else 1.0 for c in _EEG])
-_ASYM_SIDE = np.array([0.5 if c in _RIGHT_FRONTAL else -0.5 if c in _LEFT_FRONTAL else 0.0 for c in _EEG])
-_BLINK_W = np.array([{"AF3": 1.0, "AF4": 1.0, "F7": 0.6, "F8": 0.6, "F3": 0.5, "F4": 0.5,
-                      "FC5": 0.2, "FC6": 0.2}.get(c, 0.05) for c in _EEG])
+_ALPHA_TOPO, _FAST_TOPO, _ASYM_SIDE, _BLINK_W = _topography(_EEG)
+_AMIGOS_LEADS = np.array([[0.12, -0.10, 1.00, -0.25, 0.30],   # "ECG Right" / ECG1 (lead-II-like)
+                          [0.08, -0.05, 0.65, -0.35, 0.20]])  # "ECG Left" / ECG2 (lead-III-like)
 
 
-def _draw_physio(rng: np.random.Generator) -> _Physio:
-    base_leads = np.array([[0.12, -0.10, 1.00, -0.25, 0.30],   # "ECG Right" / ECG1 (lead-II-like)
-                           [0.08, -0.05, 0.65, -0.35, 0.20]])  # "ECG Left" / ECG2 (lead-III-like)
+def _draw_physio(rng: np.random.Generator, channels=_EEG, leads: np.ndarray = _AMIGOS_LEADS) -> _Physio:
+    """One subject's physiology for an EEG montage (channel names) and ECG leads (rows of P Q R
+    S T amplitudes); the defaults are AMIGOS/DREAMER's 14 channels and two leads."""
+    k = len(channels)
+    if tuple(channels) == _EEG:
+        alpha_topo, fast_topo, asym_side, mixing = _ALPHA_TOPO, _FAST_TOPO, None, _MIXING
+    else:
+        alpha_topo, fast_topo, asym_side, _ = _topography(channels)
+        mixing = _mixing_matrix(channels)
+    base_leads = leads
     return _Physio(
         hr0=float(np.clip(rng.normal(72.0, 9.0), 52.0, 100.0)),
         hr_gain=float(np.clip(rng.normal(4.0, 2.0), 0.5, 9.0)),
@@ -242,28 +265,32 @@ def _draw_physio(rng: np.random.Generator) -> _Physio:
         pvc_rate=0.0 if rng.random() < 0.5 else float(rng.uniform(0.0005, 0.004)),
         ecg_noise=float(rng.uniform(0.008, 0.025)),
         chi=float(rng.uniform(1.4, 2.2)),
-        bg_uv=rng.lognormal(math.log(9.0), 0.3) * rng.lognormal(0.0, 0.3, 14),
-        alpha_uv=rng.lognormal(math.log(10.0), 0.4) * _ALPHA_TOPO * rng.lognormal(0.0, 0.3, 14),
+        bg_uv=rng.lognormal(math.log(9.0), 0.3) * rng.lognormal(0.0, 0.3, k),
+        alpha_uv=rng.lognormal(math.log(10.0), 0.4) * alpha_topo * rng.lognormal(0.0, 0.3, k),
         alpha_hz=float(np.clip(rng.normal(10.0, 0.8), 8.5, 12.0)),
-        fast_uv=rng.lognormal(math.log(2.5), 0.35) * _FAST_TOPO * rng.lognormal(0.0, 0.3, 14),
+        fast_uv=rng.lognormal(math.log(2.5), 0.35) * fast_topo * rng.lognormal(0.0, 0.3, k),
         theta_rel=float(rng.uniform(0.5, 2.0)),
         alpha_ar=float(np.clip(rng.normal(0.25, 0.12), 0.0, 0.6)),
         fast_ar=float(np.clip(rng.normal(0.2, 0.1), 0.0, 0.5)),
         asym=float(np.clip(rng.normal(0.4, 0.12), 0.1, 0.7)),
         env_sd=float(rng.uniform(0.25, 0.4)),
-        mixing=_MIXING,
+        mixing=mixing,
         gsr0=float(rng.uniform(2.0, 12.0)),
         scr_rate=float(rng.uniform(1.0, 4.0) / 60.0),
         bias_arousal=float(rng.normal(0.0, 0.9)),
         bias_valence=float(rng.normal(0.0, 0.9)),
+        asym_side=asym_side,
     )
 
 
-def _state(rng: np.random.Generator, n_ctrl: int, z: float, onset_s: float = 0.0) -> np.ndarray:
+def _state(rng: np.random.Generator, n_ctrl: int, z: float, onset_s: float = 0.0,
+           offset_s: float | None = None) -> np.ndarray:
     """Latent affective state of one trial on the control grid: the trial's level (switched on
-    at ``onset_s``) plus a slow fluctuation."""
+    at ``onset_s`` and, if given, off at ``offset_s``) plus a slow fluctuation."""
     t = np.arange(n_ctrl) / _CTRL_FS
     ramp = 1.0 if onset_s <= 0 else 1.0 / (1.0 + np.exp(-(t - onset_s) / 1.0))
+    if offset_s is not None:
+        ramp = ramp / (1.0 + np.exp((t - offset_s) / 1.0))
     return ramp * z + _ar1(rng, n_ctrl, tau_s=20.0, sd=0.2)
 
 
@@ -276,11 +303,13 @@ _WAVE_SD = np.array([0.022, 0.009, 0.011, 0.010, 0.045])
 _PVC_MU = np.array([0.0, 0.0, 0.0, 0.06, 0.33])
 _PVC_SD = np.array([0.02, 0.02, 0.028, 0.025, 0.06])
 _PVC_AMP = np.array([0.0, 0.0, 1.3, 2.0, -1.3])  # multipliers of the lead's normal P Q R S T
+_RESP_WANDER = (1.0, 0.7, 1.2)  # respiratory baseline wander of each lead (relative)
 
 
 def _ecg(rng: np.random.Generator, p: _Physio, a_ctrl: np.ndarray, n: int, fs: float,
          line_hz: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Two-lead ECG (2, n) in mV and the R-peak times (s) of one trial."""
+    """ECG (one row per lead of ``p.lead_gain``: two for AMIGOS/DREAMER) in mV and the R-peak
+    times (s) of one trial."""
     n_ctrl = a_ctrl.shape[-1]
     t_ctrl = np.arange(n_ctrl) / _CTRL_FS
     hr = np.clip(p.hr0 + p.hr_gain * a_ctrl, 40.0, 170.0)
@@ -326,54 +355,58 @@ def _ecg(rng: np.random.Generator, p: _Physio, a_ctrl: np.ndarray, n: int, fs: f
     vals = np.einsum("bwj,lj->lbw", g, p.lead_gain) * p.r_amp  # (2, nb, W)
     valid = (idx >= 0) & (idx < n)
     flat = idx[valid]
-    ecg = np.empty((2, n))
-    for lead in range(2):
+    n_leads = p.lead_gain.shape[0]
+    ecg = np.empty((n_leads, n))
+    for lead in range(n_leads):
         ecg[lead] = np.bincount(flat, weights=vals[lead][valid], minlength=n)[:n]
     # baseline wander (respiration + slow drift), noise, optional mains interference
-    wander = (0.03 * np.sin(resp_phase)[None, :] * np.array([[1.0], [0.7]])
-              + _ar1(rng, n_ctrl, tau_s=4.0, sd=0.06, shape=(2,)))
+    wander = (0.03 * np.sin(resp_phase)[None, :] * np.array(_RESP_WANDER[:n_leads])[:, None]
+              + _ar1(rng, n_ctrl, tau_s=4.0, sd=0.06, shape=(n_leads,)))
     ecg += _upsample(wander, n, fs)
-    ecg += rng.normal(0.0, p.ecg_noise, (2, n))
+    ecg += rng.normal(0.0, p.ecg_noise, (n_leads, n))
     if line_hz is not None and line_hz < fs / 2:
         t = np.arange(n) / fs
-        ecg += 0.01 * np.sin(2 * np.pi * line_hz * t + rng.uniform(0, 2 * np.pi, (2, 1)))
+        ecg += 0.01 * np.sin(2 * np.pi * line_hz * t + rng.uniform(0, 2 * np.pi, (n_leads, 1)))
     inside = tb[(tb >= 0) & (tb < n / fs)]
     return ecg, inside
 
 
 def _eeg(rng: np.random.Generator, p: _Physio, a_ctrl: np.ndarray, v_ctrl: np.ndarray,
          n: int, fs: float, band: tuple[float, float]) -> np.ndarray:
-    """14-channel EEG (14, n) in uV of one trial (montage order of config.AMIGOS_EEG_CHANNELS)."""
+    """EEG (channels, n) in uV of one trial, in the montage order ``p`` was drawn for (the 14
+    channels of config.AMIGOS_EEG_CHANNELS by default)."""
     lo, hi = band
     chi, theta = p.chi, p.theta_rel
+    k = p.bg_uv.size
+    asym_side = _ASYM_SIDE if p.asym_side is None else p.asym_side
 
     def bg_shape(f):
         return ((f + 1.0) ** (-chi / 2.0) * (1.0 + theta * np.exp(-0.5 * ((f - 6.0) / 1.5) ** 2))
                 * _taper(f, lo, hi))
 
-    src = _shaped_noise(rng, 14, n, fs, bg_shape, lo - 1.0, hi + 1.0)
+    src = _shaped_noise(rng, k, n, fs, bg_shape, lo - 1.0, hi + 1.0)
     # (BLAS threading costs more than it saves on short trials)
     bg = np.einsum("ij,jk->ik", p.mixing, src) if n < 65536 else p.mixing @ src
     bg *= p.bg_uv[:, None]
     fa = p.alpha_hz
-    src = _shaped_noise(rng, 15, n, fs, lambda f: np.exp(-0.5 * ((f - fa) / 1.0) ** 2), fa - 4.0, fa + 4.0)
+    src = _shaped_noise(rng, k + 1, n, fs, lambda f: np.exp(-0.5 * ((f - fa) / 1.0) ** 2), fa - 4.0, fa + 4.0)
     alpha = 0.6 * src[:1] + 0.8 * src[1:]
-    fast = _shaped_noise(rng, 14, n, fs,
+    fast = _shaped_noise(rng, k, n, fs,
                          lambda f: (1.0 + 1.5 * np.exp(-0.5 * ((f - 20.0) / 4.0) ** 2)) / f
                          * _taper(f, 14.0, min(45.0, hi), 2.0),
                          12.0, min(47.0, hi + 1.0))
     n_ctrl = a_ctrl.shape[-1]
     sd = p.env_sd
     env_a = (np.log(p.alpha_uv)[:, None] - p.alpha_ar * a_ctrl[None, :]
-             + p.asym * _ASYM_SIDE[:, None] * v_ctrl[None, :]
-             + _ar1(rng, n_ctrl, 3.0, sd) + _ar1(rng, n_ctrl, 2.0, 0.6 * sd, (14,)))
+             + p.asym * asym_side[:, None] * v_ctrl[None, :]
+             + _ar1(rng, n_ctrl, 3.0, sd) + _ar1(rng, n_ctrl, 2.0, 0.6 * sd, (k,)))
     env_f = (np.log(p.fast_uv)[:, None] + p.fast_ar * a_ctrl[None, :]
-             + _ar1(rng, n_ctrl, 3.0, sd) + _ar1(rng, n_ctrl, 2.0, 0.6 * sd, (14,)))
+             + _ar1(rng, n_ctrl, 3.0, sd) + _ar1(rng, n_ctrl, 2.0, 0.6 * sd, (k,)))
     # normalise the log-normal envelopes so that their mean amplitude is the nominal RMS
     corr = -0.5 * (sd * sd * 1.36)
     env = _upsample(np.exp(np.concatenate([env_a, env_f]) + corr), n, fs)
-    alpha *= env[:14]
-    fast *= env[14:]
+    alpha *= env[:k]
+    fast *= env[k:]
     bg += alpha
     bg += fast
     return bg
@@ -794,16 +827,18 @@ def synth_dreamer(out_dir: str | os.PathLike, n_subjects: int = DREAMER_N_SUBJEC
 # ============================================================================================
 # Entry points
 # ============================================================================================
-FORMATS = ("amigos", "dreamer")
+FORMATS = ("amigos", "dreamer", "mahnob")
 
 
 def synth(format: str, out_dir: str | os.PathLike, n_subjects: int | None = None, seed: int = 0,
           **kw) -> list[Path]:
-    """CLI-friendly dispatcher: write a synthetic cohort of ``format`` ("amigos" or "dreamer")
-    into ``out_dir``; returns the written data files. ``n_subjects`` defaults to the published
-    cohort size (40 / 23); ``kw`` goes to :func:`synth_amigos` / :func:`synth_dreamer`
+    """CLI-friendly dispatcher: write a synthetic cohort of ``format`` ("amigos", "dreamer" or
+    "mahnob") into ``out_dir``; returns the written data files. ``n_subjects`` defaults to the
+    published cohort size (40 / 23 / 30); ``kw`` goes to :func:`synth_amigos` /
+    :func:`synth_dreamer` / :func:`maan.datasets.synthetic_mahnob.synth_mahnob`
     (``short_seconds``, ``long_seconds`` / ``stimulus_seconds``, ``baseline_seconds``, ...).
-    For DREAMER, ``short_seconds`` is accepted as an alias of ``stimulus_seconds``."""
+    For DREAMER, ``short_seconds`` is accepted as an alias of ``stimulus_seconds``, for MAHNOB
+    of ``clip_seconds``."""
     fmt = str(format).lower()
     kw = {k: v for k, v in kw.items() if v is not None}
     if fmt == "amigos":
@@ -819,6 +854,11 @@ def synth(format: str, out_dir: str | os.PathLike, n_subjects: int | None = None
         if bad:
             raise MaanError(f"options not valid for --format dreamer: {', '.join(sorted(bad))}")
         return [synth_dreamer(out_dir, DREAMER_N_SUBJECTS if n_subjects is None else n_subjects, seed, **kw)]
+    if fmt == "mahnob":
+        from maan.datasets import synthetic_mahnob as M
+
+        kw = M.check_options(kw)
+        return M.synth_mahnob(out_dir, M.MAHNOB_N_SUBJECTS if n_subjects is None else n_subjects, seed, **kw)
     raise MaanError(f"unknown synthetic format {format!r} (choose from {', '.join(FORMATS)})")
 
 
@@ -838,14 +878,50 @@ def _data_files(folder: Path) -> list[Path]:
     return sorted(f for f in folder.iterdir() if f.suffix.lower() in (".mat", ".zip") and f.is_file())
 
 
+#: Bytes of a BDF/EDF header up to the end of its recording-identification field.
+_BDF_ID_BYTES = 168
+
+
+def _first_bdf(folder: Path) -> Path | None:
+    """The first BDF of a MAHNOB session folder, of a ``Sessions`` folder, or of the folder that
+    holds ``Sessions`` (None when there is none)."""
+    for level in (folder, folder / "Sessions"):
+        if not level.is_dir():
+            continue
+        found = sorted(level.glob("*.bdf"))
+        if found:
+            return found[0]
+        for session in sorted(d for d in level.iterdir() if d.is_dir()):
+            found = sorted(session.glob("*.bdf"))
+            if found:
+                return found[0]
+    return None
+
+
+def _bdf_is_synthetic(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return SYNTHETIC_TAG.encode() in fh.read(_BDF_ID_BYTES)[88:]
+
+
 def is_synthetic(path: str | os.PathLike) -> bool:
-    """True when ``path`` (a MAT/zip file, or a folder of them) was written by this module: the
-    (first) file's MAT header text carries ``maan-synthetic``."""
+    """True when ``path`` was written by maan's synthetic generators: a MAT/zip file whose
+    header text carries ``maan-synthetic``, a BDF file whose recording identification carries
+    it, a MAHNOB session.xml beside such a BDF, or a folder whose (first) MAT file or (MAHNOB: a
+    session folder, ``Sessions`` or its parent) BDF file is synthetic."""
     p = Path(path)
     try:
         if p.is_dir():
-            return any(SYNTHETIC_TAG.encode() in _header_bytes(f) for f in _data_files(p)[:1])
+            files = _data_files(p)
+            if files:
+                return SYNTHETIC_TAG.encode() in _header_bytes(files[0])
+            bdf = _first_bdf(p)
+            return bdf is not None and _bdf_is_synthetic(bdf)
         if p.is_file():
+            if p.suffix.lower() == ".bdf":
+                return _bdf_is_synthetic(p)
+            if p.suffix.lower() == ".xml":
+                bdf = _first_bdf(p.parent)
+                return bdf is not None and _bdf_is_synthetic(bdf)
             return SYNTHETIC_TAG.encode() in _header_bytes(p)
     except (OSError, zipfile.BadZipFile):
         return False

@@ -56,6 +56,7 @@ __all__ = [
     "ECG_WINDOW_REASONS",
     "normalize_ecg",
     "detect_rpeaks",
+    "lead_quality",
     "rr_windows",
     "RRWindows",
     "heart_rate",
@@ -350,11 +351,60 @@ def detect_rpeaks(ecg, fs, method: str = DEFAULT_RPEAK_METHOD) -> np.ndarray:
     :func:`rr_windows`.
     """
     x, fs = _validate(ecg, fs)
+    method = _check_method(method)
+    peaks, ratio = _peaks_and_ratio(x, fs, method)
+    if peaks.size == 0:
+        raise InvalidSignalError(
+            f"no R-peaks detected in {x.size / fs:.1f} s of ECG (method {method!r}): the lead "
+            "holds no ECG (noise only, disconnected electrode?)"
+        )
+    if not ratio >= MIN_QRS_NOISE_RATIO:
+        raise InvalidSignalError(
+            f"no ECG beats distinguishable from noise in {x.size / fs:.1f} s of ECG (QRS-band "
+            f"peak/noise ratio {ratio:.1f} < {MIN_QRS_NOISE_RATIO:g}): the lead holds noise "
+            "only (disconnected electrode?)"
+        )
+    return peaks.astype(np.int64)
+
+
+def lead_quality(ecg, fs, method: str = DEFAULT_RPEAK_METHOD) -> float:
+    """Beat quality of one ECG lead: the QRS-band peak/noise ratio by which
+    :func:`detect_rpeaks` accepts or refuses a segment (``MIN_QRS_NOISE_RATIO``).
+
+    Parameters
+    ----------
+    ecg : array-like, shape (n_samples,)
+        One ECG lead in any unit; NaN samples are allowed.
+    fs : float
+        Sampling rate in Hz.
+    method : str
+        R-peak detector, as for :func:`detect_rpeaks`.
+
+    Returns
+    -------
+    float
+        The ratio (higher is better; a lead below ``MIN_QRS_NOISE_RATIO`` holds no usable ECG),
+        0.0 for a lead without any detected beat or that is flat, all-NaN or too short.
+    """
+    method = _check_method(method)
+    try:
+        x, fs = _validate(ecg, fs)
+        peaks, ratio = _peaks_and_ratio(x, fs, method)
+    except InvalidSignalError:  # flat, all-NaN or too short: no beat at all
+        return 0.0
+    return float(ratio) if peaks.size else 0.0
+
+
+def _check_method(method) -> str:
     if not isinstance(method, str) or method.lower() not in RPEAK_METHODS:
         raise InvalidSignalError(
             f"unknown R-peak method {method!r}; use one of {', '.join(RPEAK_METHODS)}"
         )
-    method = method.lower()
+    return method.lower()
+
+
+def _peaks_and_ratio(x: np.ndarray, fs: float, method: str) -> tuple[np.ndarray, float]:
+    """R-peaks of a validated segment and their QRS-band peak/noise ratio (0 without peaks)."""
     z = normalize_ecg(x)
     z = np.where(np.isfinite(z), z, 0.0)
     y = _bandpass(z, fs)
@@ -368,19 +418,9 @@ def detect_rpeaks(ecg, fs, method: str = DEFAULT_RPEAK_METHOD) -> np.ndarray:
     if peaks.size:
         peaks = peaks[y[peaks] >= MIN_RELATIVE_R_AMPLITUDE * np.median(y[peaks])]
     if peaks.size == 0:
-        raise InvalidSignalError(
-            f"no R-peaks detected in {x.size / fs:.1f} s of ECG (method {method!r}): the lead "
-            "holds no ECG (noise only, disconnected electrode?)"
-        )
+        return peaks, 0.0
     y_presence = _bandpass(z, fs, PRESENCE_BAND_HZ)
-    ratio = qrs_noise_ratio(-y_presence if inverted else y_presence, peaks)
-    if not ratio >= MIN_QRS_NOISE_RATIO:
-        raise InvalidSignalError(
-            f"no ECG beats distinguishable from noise in {x.size / fs:.1f} s of ECG (QRS-band "
-            f"peak/noise ratio {ratio:.1f} < {MIN_QRS_NOISE_RATIO:g}): the lead holds noise "
-            "only (disconnected electrode?)"
-        )
-    return peaks.astype(np.int64)
+    return peaks, qrs_noise_ratio(-y_presence if inverted else y_presence, peaks)
 
 
 def qrs_noise_ratio(y: np.ndarray, peaks: np.ndarray) -> float:

@@ -26,9 +26,10 @@ log = logging.getLogger("maan")
 
 RECORDINGS = "recordings"  # the labelled-recordings dataset (maan.datasets.recordings)
 EEGMAT = "eegmat"  # PhysioNet eegmat, read as recordings with known labels (maan.datasets.eegmat)
+MAHNOB = "mahnob"  # MAHNOB-HCI (maan.datasets.mahnob)
 _RESAMPLED = (RECORDINGS, EEGMAT)  # read with MNE and resampled to one rate (fs)
 # reader option -> (flag, the datasets it applies to)
-_READER_OPTIONS = {"labels": ("--labels", (RECORDINGS,)), "ecg_channel": ("--ecg-channel", (RECORDINGS,)),
+_READER_OPTIONS = {"labels": ("--labels", (RECORDINGS,)), "ecg_channel": ("--ecg-channel", (RECORDINGS, MAHNOB)),
                    "exclude": ("--exclude", (RECORDINGS,)), "fs": ("--fs", _RESAMPLED)}
 
 
@@ -47,11 +48,11 @@ class PreprocessConfig:
     layout: str = "channels"
     threshold: float | None = None  # None: the dataset's default (C.LABEL_THRESHOLDS); recordings, eegmat: 0/1 as is
     targets: tuple | None = None  # None: arousal, valence; recordings: the table's label columns; eegmat: task
-    # --- recordings only (see maan.datasets.recordings) ---
+    # --- reader options (see maan.datasets.recordings; _READER_OPTIONS says which dataset takes which) ---
     # The labels table (default DATA/labels.csv). Its path is not hashed: its columns are the
     # targets (hashed) and its content is fingerprinted as an input of every subject.
     labels: str | None = None
-    ecg_channel: str | None = None  # None: the single channel typed or named ECG
+    ecg_channel: str | None = None  # None: the single channel typed or named ECG (mahnob: the best lead)
     exclude: tuple = ()  # EEG-typed channels that are not EEG (eegmat: "EEG A2-A1")
     fs: float | None = None  # recordings, eegmat: common rate both modalities are resampled to; None: 128 Hz
     # False: a window is kept when at least one modality is valid (its modality_mask says which);
@@ -77,6 +78,9 @@ class PreprocessConfig:
             raise MaanError("; ".join(f"{', '.join(flags)} only appl{'y' if len(flags) > 1 else 'ies'} to --dataset "
                                       f"{' and '.join(datasets)}" for datasets, flags in misplaced.items())
                             + f" (not {self.dataset})")
+        if self.dataset == MAHNOB and self.ecg_channel is not None and self.ecg_channel not in C.MAHNOB_ECG_CHANNELS:
+            raise MaanError(f"--ecg-channel for --dataset {MAHNOB} is one of {', '.join(C.MAHNOB_ECG_CHANNELS)}; "
+                            f"got {self.ecg_channel!r}")
         C.check_seconds("window_seconds (--window)", self.window_seconds)
         C.check_seconds("step_seconds (--step)", self.step_seconds)
         C.check_seconds("subwindow_seconds (--subwindow)", self.subwindow_seconds)
@@ -127,9 +131,11 @@ class PreprocessConfig:
         return float(self.fs) if self.fs is not None else DEFAULT_FS
 
     def reader_options(self) -> dict:
-        """Keyword options for the dataset's reader (READERS[dataset]): recordings and eegmat take some."""
+        """Keyword options for the dataset's reader (READERS[dataset]): recordings, eegmat and mahnob take some."""
         if self.dataset == EEGMAT:
             return {"fs": self.sample_rate}
+        if self.dataset == MAHNOB:
+            return {"ecg_channel": self.ecg_channel, "rpeak_method": self.rpeak_method}
         if self.dataset != RECORDINGS:
             return {}
         return {"labels": self.labels, "ecg_channel": self.ecg_channel, "exclude": self.exclude,
@@ -152,8 +158,9 @@ class PreprocessConfig:
         if self.dataset == RECORDINGS:
             out["exclude"] = sorted(self.exclude)
         else:  # absent, so that stores of the other datasets keep their config hash
-            for name in ("ecg_channel", "exclude"):
-                del out[name]
+            del out["exclude"]
+        if self.dataset not in _READER_OPTIONS["ecg_channel"][1]:
+            del out["ecg_channel"]
         if self.dataset in _RESAMPLED:
             out["fs"] = self.sample_rate
         else:
@@ -378,9 +385,14 @@ def _trial_problem(record: Record, features: TrialFeatures) -> str | None:
 def extract_subject(source: SubjectSource, config: PreprocessConfig, skip_invalid: bool = False):
     """Read one subject and compute all its windows (raises InvalidInputError on bad input).
 
-    Returns ``(SubjectFeatures, meta)`` where meta holds the channel and rating names.
+    Returns ``(SubjectFeatures, meta)`` where meta holds the channel and rating names, and the
+    input files skipped as invalid (``invalid_inputs``: sources that skip a bad trial file).
     """
-    records = source.load()
+    skipped = []
+    if skip_invalid and source.load_skipping is not None:
+        records, skipped = source.load_skipping()
+    else:
+        records = source.load()
     ecg, eeg, mask, trial, start, ratings = [], [], [], [], [], []
     labels: dict[str, list] = {t: [] for t in config.targets}
     dropped: dict[str, int] = {}
@@ -458,7 +470,8 @@ def extract_subject(source: SubjectSource, config: PreprocessConfig, skip_invali
         signal_seconds=sum(min(r.ecg.duration, r.eeg.duration) for r in records),
     ), {"rating_names": rating_names or [],
         "eeg_channels": list(records[0].eeg.channels) if records else [],
-        "ecg_channels": list(records[0].ecg.channels) if records else []}
+        "ecg_channels": list(records[0].ecg.channels) if records else [],
+        "invalid_inputs": [{"path": str(path), "reason": reason} for path, reason in skipped]}
 
 
 def _fingerprints(source: SubjectSource, records) -> list[dict]:
@@ -523,6 +536,7 @@ def preprocess(dataset: str, data, out, config: PreprocessConfig | None = None, 
         "ecg_shape": [1, config.rr_length], "versions": _versions(),
         **({"labels": str(sources.labels)} if getattr(sources, "labels", None) else {}),
         **({"subject_info": sources.subject_info} if getattr(sources, "subject_info", None) else {}),
+        **({"unrated_sessions": sources.unrated_sessions} if hasattr(sources, "unrated_sessions") else {}),
     }, overwrite=overwrite)
     todo = [i for i, s in enumerate(sources) if not writer.is_done(s.subject)]
     bar = tqdm(total=len(sources), initial=len(sources) - len(todo), unit="subject",
@@ -538,6 +552,9 @@ def preprocess(dataset: str, data, out, config: PreprocessConfig | None = None, 
             writer.record_invalid(str(path), reason)
         else:
             features, meta = payload
+            for entry in meta.pop("invalid_inputs", ()):
+                log.warning("skipping %s: %s", entry["path"], entry["reason"])
+                writer.record_invalid(entry["path"], entry["reason"])
             if features.eeg.ndim > 1:
                 writer.manifest["eeg_shape"] = list(features.eeg.shape[1:])
             for key, value in meta.items():
