@@ -197,18 +197,18 @@ def test_folds_in_separate_processes_in_any_order_and_parallel_fits_change_no_re
     assert not (tmp_path / "array" / "folds" / "fold-01").exists()
     code, out, err = run_cli([*cli[3:], "--config", str(config)], capsys)
     assert code == 0 and "fold 2/3 maan" in out and "fold 1/3" not in out and "fold 3/3" not in out, err
-    run_cv(store, "arousal", tmp_path / "parallel", parallel=2, **args)
+    run_cv(store, "arousal", tmp_path / "parallel", jobs=2, **args)
     reference = _fits(tmp_path / "one")
     assert len(reference) == 3 * 5  # 3 folds x (2 models + 3 baselines)
     assert _fits(tmp_path / "array") == reference
     assert _fits(tmp_path / "parallel") == reference
 
 
-def test_fold_and_parallel_are_checked(store, tmp_path, capsys):
+def test_fold_and_jobs_are_checked(store, tmp_path, capsys):
     base = ["cv", "--features", str(store), "--folds", "3", "--out", str(tmp_path / "x"), "-q"]
     for extra, match in ((["--fold", "4"], "fold (--fold) must be"), (["--fold", "0"], "fold (--fold) must be"),
-                         (["--parallel", "0"], "parallel (--parallel) must be"),
+                         (["--jobs", "0"], "jobs (--jobs) must be"),
                          (["--fold", "1", "--overwrite"], "--overwrite with one fold"),
-                         (["--parallel", "2", "--devices", "2"], "--parallel runs independent CPU fits")):
+                         (["--jobs", "2", "--devices", "2"], "--jobs runs independent fits on the CPU")):
         code, out, err = run_cli([*base, *extra], capsys)
         assert code == 2 and match in err and len(err.strip().splitlines()) == 1, (extra, err)

@@ -117,7 +117,7 @@ def cmd_cv(args) -> int:
 
     result = run_cv(args.features, args.target, args.out, models=tuple(args.model), protocol=args.protocol,
                     folds=args.folds, seed=args.seed, recipe=args.recipe, config=train_config(args),
-                    progress=not args.quiet, overwrite=args.overwrite, fold=args.fold, parallel=args.parallel)
+                    progress=not args.quiet, overwrite=args.overwrite, fold=args.fold, jobs=args.jobs)
     if result and args.fold is not None:
         print(f"Fold {result['fold']}/{result['folds']} of {args.out} done ({', '.join(result['models'])}); "
               "the same command without --fold runs any missing fold and collects results.json")
@@ -137,7 +137,7 @@ def cmd_reproduce(args) -> int:
     done = run_reproduce(args.data, args.dataset, args.out, features=args.features, protocols=tuple(args.protocols),
                          targets=tuple(args.targets), models=tuple(args.models), folds=args.folds, seed=args.seed,
                          recipe=args.recipe, config=train_config(args), jobs=args.jobs, progress=not args.quiet,
-                         overwrite=args.overwrite, fit=args.fit, parallel=args.parallel)
+                         overwrite=args.overwrite, fit=args.fit)
     if done and args.fit is not None:
         print(f"Fit {done['fit']}/{done['fits']} done: {done['model']}, fold {done['fold']} of {done['protocol']} "
               f"{done['target']}; the same command without --fit runs any missing fit and writes the table")
@@ -188,7 +188,7 @@ def add_commands(sub, parser_class=argparse.ArgumentParser) -> None:
     p.add_argument("--fold", type=int, default=None, metavar="K",
                    help="run fold K only (1-based), e.g. one task of a job array; without it: run what is "
                         "missing and collect (default: every fold)")
-    p.add_argument("--parallel", type=int, default=1, metavar="N",
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="fits in N processes of one thread each, CPU only; results unchanged (default: %(default)s)")
     add_training_options(p)
     p.set_defaults(func=cmd_cv)
@@ -208,12 +208,11 @@ def add_commands(sub, parser_class=argparse.ArgumentParser) -> None:
     p.add_argument("--models", nargs="+", choices=TRAINABLE, default=["base", "maan"], help="default: base maan")
     p.add_argument("--folds", type=int, default=10, help="folds per protocol (default: %(default)s)")
     p.add_argument("--jobs", type=int, default=default_jobs(),
-                   help="parallel subjects when preprocessing (default: %(default)s)")
+                   help="processes for the subjects when preprocessing and, on the CPU, for the fits (one "
+                        "thread each; results unchanged) (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="discard runs in RUN made with another configuration")
     p.add_argument("--fit", type=int, default=None, metavar="K",
                    help="run fit K only (1-based; protocol, target, fold, model in that order), e.g. one task of "
                         "a job array; without it: run what is missing and write the table (default: every fit)")
-    p.add_argument("--parallel", type=int, default=1, metavar="N",
-                   help="fits in N processes of one thread each, CPU only; results unchanged (default: %(default)s)")
     add_training_options(p)
     p.set_defaults(func=cmd_reproduce)

@@ -166,7 +166,7 @@ def _say(log, message: str) -> None:
 def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT_PROTOCOL, folds: int = 10,
            seed: int = 0, recipe: str | Recipe = "paper", config: TrainConfig | dict | None = None,
            progress: bool = True, log=print, overwrite: bool = False, fold: int | None = None,
-           parallel: int = 1) -> dict:
+           jobs: int = 1) -> dict:
     """Cross-validate ``models`` (plus the majority, logistic and hr-band baselines) on one target.
 
     ``features`` is a store path or a loaded :class:`~maan.preprocessing.store.Features`. Writes
@@ -176,8 +176,8 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
     ``fold`` (1-based) runs that fold only (its baselines and every model) and returns
     ``{"fold": fold, "models": {model: result}}`` without writing results.json: independent
     processes (a cluster's job array) can each run a fold into the same ``out``, in any order,
-    and the call without ``fold`` then runs what is missing and collects. ``parallel`` > 1 runs
-    the unfinished fits in that many worker processes, one thread each (CPU only). Every fit is
+    and the call without ``fold`` then runs what is missing and collects. ``jobs`` > 1 runs the
+    unfinished fits in that many worker processes, one thread each (CPU only). Every fit is
     seeded and single-threaded whichever way it runs, so neither changes a result.
     """
     from tqdm.auto import tqdm
@@ -187,10 +187,10 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
     config = as_config(config)
     models = tuple(dict.fromkeys(models))
     recipe = check_run(models, protocol, recipe, seed)
-    C.check_number("parallel (--parallel)", parallel, 1, integer=True)
-    if parallel > 1 and (config.accelerator not in ("cpu", "auto") or config.devices not in (1, "1", "auto")):
-        raise MaanError(f"--parallel runs independent CPU fits; it cannot be combined with --accelerator "
-                        f"{config.accelerator} --devices {config.devices} (got --parallel {parallel})")
+    C.check_number("jobs (--jobs)", jobs, 1, integer=True)
+    if jobs > 1 and not cpu_fits(config):
+        raise MaanError(f"--jobs runs independent fits on the CPU; with --accelerator {config.accelerator} "
+                        f"--devices {config.devices} use --jobs 1 (got --jobs {jobs})")
     normalize = recipe.normalize
     features, features_path = load_store(features)
     y = check_target(features, target)
@@ -276,14 +276,14 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
             k, name = item
             return _train_fold(features, y, target, name, k, fold_train[k][0], splits[k][1], protocol, seed, recipe,
                                config, subject_normalizer, layout, n_bands, out, fold_dir(k),
-                               log=log if parallel == 1 else None)
+                               log=log if jobs == 1 else None)
 
-        if parallel > 1 and len(todo) > 1:
+        if jobs > 1 and len(todo) > 1:
             from maan.preprocessing.parallel import run_parallel
 
             _FIT[:] = [fit]  # inherited by the forked workers (a closure cannot be pickled)
             try:
-                run_parallel(_fit_in_worker, todo, parallel, lambda i, result: report(*todo[i], result),
+                run_parallel(_fit_in_worker, todo, jobs, lambda i, result: report(*todo[i], result),
                              describe=lambda i: f"fold {todo[i][0] + 1} {todo[i][1]}")
             finally:
                 _FIT.clear()
@@ -307,6 +307,17 @@ def run_cv(features, target: str, out, models=("maan",), protocol: str = DEFAULT
 
 # Worker state, inherited through fork: the fit closure of the run_cv call that fans out.
 _FIT: list = []
+
+
+def cpu_fits(config: TrainConfig) -> bool:
+    """Whether ``config`` trains on one CPU device (what fits in worker processes need)."""
+    if str(config.devices) not in ("1", "auto"):
+        return False
+    if config.accelerator == "auto":
+        import torch
+
+        return not torch.cuda.is_available()
+    return config.accelerator == "cpu"
 
 
 def _single_threaded(fn, *args):
@@ -460,7 +471,7 @@ def run_reproduce(data, dataset: str, out, *, features=None, protocols=REPRODUCE
                   targets=REPRODUCE_TARGETS, models=REPRODUCE_MODELS, folds: int = 10, seed: int = 0,
                   recipe: str | Recipe = "paper", config: TrainConfig | dict | None = None, jobs: int = 1,
                   progress: bool = True, log=print, overwrite: bool = False, print_table: bool = True,
-                  fit: int | None = None, parallel: int = 1) -> dict:
+                  fit: int | None = None) -> dict:
     """The paper's Table 1: base and proposed x ``targets`` x ``protocols`` on the same folds.
 
     Preprocesses ``data`` into ``features`` (default ``out/features``; resumable, skipped when
@@ -470,7 +481,8 @@ def run_reproduce(data, dataset: str, out, *, features=None, protocols=REPRODUCE
 
     ``fit`` (1-based, of :func:`reproduce_fits`) runs that one fit only and returns
     ``{"fit": ..., "protocol", "target", "fold", "model", "result"}`` (a job array's task); the
-    call without it runs what is missing and writes the table. ``parallel``: see :func:`run_cv`.
+    call without it runs what is missing and writes the table. ``jobs``: processes for the
+    preprocessing and, when training on the CPU, for the fits (see :func:`run_cv`).
     """
     from maan.evaluation.report import format_table1, write_table1
     from maan.preprocessing.store import load_features
@@ -508,7 +520,7 @@ def run_reproduce(data, dataset: str, out, *, features=None, protocols=REPRODUCE
         for target in targets:
             result = run_cv(feats, target, out / protocol / target, models=models, protocol=protocol, folds=folds,
                             seed=seed, recipe=recipe, config=config, progress=progress, log=log,
-                            overwrite=overwrite, parallel=parallel)
+                            overwrite=overwrite, jobs=jobs if cpu_fits(config) else 1)
             result["features"] = str(store)
             result["run_dir"] = str(out / protocol / target)
             runs.append(result)
