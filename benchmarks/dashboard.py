@@ -7,7 +7,8 @@ Chromium (Selenium). Latency = the browser's clock when the page has drawn a rec
 animation frame after its text and figures were updated) - the record's ``time`` (when the
 prediction was made, just before its JSON line was printed); both clocks are this machine's.
 It holds the window's details (beats, band power, attention), the server-sent event and the
-drawing. The first records (page load, history) are left out.
+drawing; ``event_to_drawn`` is the part from the server's sending of the event. The first
+records (page load, history) are left out.
 
     python benchmarks/dashboard.py --count 120 --step 1 --screenshot docs/img/dashboard.png
 
@@ -104,10 +105,13 @@ def main(argv=None) -> int:
                 raise SystemExit("timed out waiting for predictions on the page")
             time.sleep(0.5)
         lat = np.asarray(driver.execute_script("return window.maanLatencies"), dtype=float)[WARMUP:]
+        sent = np.asarray(driver.execute_script("return window.maanTransport"), dtype=float)[WARMUP:]
         out = {"records": int(lat.size), "step_s": args.step,
                "latency_p50_s": round(float(np.percentile(lat, 50)), 4),
                "latency_p99_s": round(float(np.percentile(lat, 99)), 4),
                "latency_max_s": round(float(lat.max()), 4),
+               "event_to_drawn_p50_s": round(float(np.percentile(sent, 50)), 4),
+               "event_to_drawn_p99_s": round(float(np.percentile(sent, 99)), 4),
                "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
                           f"Python {platform.python_version()}, {driver.capabilities.get('browserVersion')}"}
         if args.screenshot:

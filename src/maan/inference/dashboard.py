@@ -112,7 +112,7 @@ class Board:
             while self.records and self.records[0]["time"] < cutoff:
                 self.records.popleft()
             self.details = details or {}
-            message = _sse("prediction", {"record": row, "details": self.details})
+            message = _sse("prediction", {"record": row, "details": self.details, "published": time.time()})
         self._broadcast(message)
 
     def set_status(self, state: str, reason: str = "") -> None:
@@ -246,6 +246,7 @@ def _figures(predictor, history_seconds: float) -> dict:
         prob.scatter("x", t, source=prob_src, color=Category10_10[i % 10], size=4)
     prob.add_layout(Span(location=0.5, dimension="width", line_dash="dashed", line_color="gray"))
     prob.legend.location = "top_left"
+    prob.legend.background_fill_alpha = 0.6
     prob.yaxis.axis_label, prob.xaxis.axis_label = "probability", "local time"
 
     hr = figure(title="Heart rate per window", x_axis_type="datetime", x_range=x_range, **common)
@@ -254,13 +255,11 @@ def _figures(predictor, history_seconds: float) -> dict:
     hr.scatter("x", "bpm", source=hr_src, color="firebrick", size=4)
     hr.yaxis.axis_label, hr.xaxis.axis_label = "heart rate (bpm)", "local time"
 
-    ecg = figure(title="ECG of the current window and its beats", **common)
+    ecg = figure(title="ECG of the current window (\u25bc: detected beats)", **common)
     ecg_src = ColumnDataSource({"t": [], "mv": []}, name="ecg")
     beats_src = ColumnDataSource({"t": [], "mv": []}, name="beats")
     ecg.line("t", "mv", source=ecg_src, color="black", line_width=1)
-    ecg.scatter("t", "mv", source=beats_src, color="firebrick", size=9, marker="inverted_triangle",
-                legend_label="detected beat")
-    ecg.legend.location = "top_left"
+    ecg.scatter("t", "mv", source=beats_src, color="firebrick", size=9, marker="inverted_triangle")
     ecg.yaxis.axis_label, ecg.xaxis.axis_label = "ECG (mV)", "time in the window (s)"
 
     band_names = [str(b[0]) for b in predictor.config.bands]

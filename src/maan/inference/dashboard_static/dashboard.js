@@ -9,6 +9,8 @@
   const words = settings.flag_words;
   // render latencies (s) from each record's prediction time to its drawing (benchmarks/dashboard_latency.py)
   const latencies = (window.maanLatencies = []);
+  // and from the server's sending of each record's event to its drawing
+  const transport = (window.maanTransport = []);
   let doc = null;
   let lastTime = -Infinity;
   let state = "waiting";
@@ -108,8 +110,11 @@
     showDetails(message.details);
     if (state !== "connected") showStatus("connected", "");
     requestAnimationFrame(() => {
-      latencies.push(Date.now() / 1000 - r.time);
+      const now = Date.now() / 1000;
+      latencies.push(now - r.time);
+      if (message.published) transport.push(now - message.published);
       if (latencies.length > 10000) latencies.shift();
+      if (transport.length > 10000) transport.shift();
     });
   }
 
