@@ -493,7 +493,10 @@ class Dashboard:
 
     def on_prediction(self, row: dict, window=None) -> None:
         live = getattr(self, "live", None)
-        details = window_details(self.predictor, live.last_inputs) if live is not None else {}
+        try:
+            details = window_details(self.predictor, live.last_inputs) if live is not None else {}
+        except Exception as exc:  # noqa: BLE001 - the page's extras must never stop the stream
+            details = {"error": f"{type(exc).__name__}: {exc}"}
         if self.board.status != {"state": "connected", "reason": ""}:
             self.board.set_status("connected", "")
         self.board.add_record(row, details)

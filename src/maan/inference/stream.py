@@ -26,6 +26,9 @@ Units: the stream's values are scaled to SI with each channel's ``unit_mul`` fro
 description (mne-lsl's player streams volts with ``unit_mul`` 0; a device streaming µV declares
 ``unit_mul`` -6), then to µV/mV as the reader does.
 
+``--dashboard`` also serves a live page of the predictions and an API on 127.0.0.1
+(:mod:`maan.inference.dashboard`, fed by ``on_prediction``/``on_event``).
+
 Dropouts: when no sample arrives for ``--timeout`` seconds the stream is reported on stderr
 (one JSON line with ``"event"``), disconnected, and reconnected as soon as a stream of that name
 appears again; the buffer is refilled (one whole window) before the next prediction, so no

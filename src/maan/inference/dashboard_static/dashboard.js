@@ -96,7 +96,7 @@
       return w ? num(w[k === "ECG" ? 0 : 1]) : NaN;
     });
     att.data = { x: att.data.x, weight: weights };
-    byId("attention-note").textContent = d.attention ? "" :
+    byId("attention-note").textContent = d.error ? "Window details unavailable: " + d.error : d.attention ? "" :
       "Fusion attention: none for this window (not predicted, or a model without fusion attention).";
   }
 
