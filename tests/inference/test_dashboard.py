@@ -211,3 +211,16 @@ def test_without_the_extra_it_says_what_to_install(monkeypatch):
 def test_dashboard_options_need_dashboard(capsys):
     code, _, err = run_cli(["stream", "--checkpoint", "m.pt", "--source", "s", "--port", "9000"], capsys)
     assert code == 2 and err.strip() == "maan stream: error: --port, --host and --token apply to --dashboard only"
+
+
+def test_a_failure_in_the_window_details_never_stops_the_stream():
+    board = Dashboard(_predictor(), "s", ["m.pt"], step=1.0, port=0)  # not started: the feeding only
+    live = SimpleNamespace(last_inputs={"record": SimpleNamespace(ecg=None)}, on_prediction=None, on_event=None)
+    board.attach(live)
+    assert live.on_prediction == board.on_prediction and live.on_event == board.on_event
+    live.on_event({"event": "dropout", "reason": "no sample for 1 s; reconnecting"})
+    assert board.board.status == {"state": "reconnecting", "reason": "no sample for 1 s; reconnecting"}
+    row = _row(time.time())
+    live.on_prediction(row, None)
+    assert board.board.latest() == row and board.board.details["error"].startswith("AttributeError")
+    assert board.board.status == {"state": "connected", "reason": ""}
