@@ -49,7 +49,7 @@ def dashboard():
 @pytest.fixture(scope="module")
 def shared():
     """One plain dashboard for the tests that need no particular settings (building the page's
-    figures takes about a second)."""
+    Bokeh figures is the slow part of a start)."""
     board = Dashboard(_predictor(), "demo-stream", ["runs/model.pt"], step=1.0, port=0).start()
     yield board
     board.stop()
