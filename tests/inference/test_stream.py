@@ -1,7 +1,7 @@
 """maan play + maan stream over LSL on localhost: streamed predictions equal maan predict.
 
 One real eegmat recording is replayed with mne-lsl's player under a unique stream name and
-streamed with a checkpoint trained in the test (tests/test_predict.py's fixture). Every
+streamed with a checkpoint trained in the test (tests/inference/conftest.py's fixture). Every
 streamed window is located in the file by its samples (the player sends the file's float64
 values unchanged), and ``maan predict`` in per-window mode at that start must give the same
 probability, heart rate and flags: both run the same code on the same samples, so the
@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 
 from tests.conftest import shared_file
-from tests.inference.test_predict import trained  # noqa: F401 - the module-scoped checkpoint fixture
 
 FILE = "Subject00_2.edf"
 
@@ -52,7 +51,7 @@ def _lsl_discovery_works(name: str) -> bool:
 
 
 @pytest.mark.slow
-def test_stream_matches_predict_and_survives_a_dropout(trained):  # noqa: F811
+def test_stream_matches_predict_and_survives_a_dropout(trained):
     import mne
 
     from maan.inference.predict import predict
@@ -132,7 +131,7 @@ PULLED_AT = 8.0  # s into the file: the ECG electrode comes off and its channel 
 
 
 @pytest.mark.slow
-def test_a_pulled_ecg_electrode_is_predicted_from_the_eeg_and_flagged(trained, tmp_path):  # noqa: F811
+def test_a_pulled_ecg_electrode_is_predicted_from_the_eeg_and_flagged(trained, tmp_path):
     """Mid-stream the ECG becomes noise (no beats): windows after it are predicted from the EEG,
     say so (modalities "eeg") and are flagged with the ECG's reason; windows before it use both.
     Each one equals maan predict (per-window) at the same start."""
@@ -181,7 +180,7 @@ def test_a_pulled_ecg_electrode_is_predicted_from_the_eeg_and_flagged(trained, t
     assert "eeg" in kinds, kinds  # the stream went on after the electrode came off
 
 
-def test_stream_without_a_source_is_a_clear_error(trained):  # noqa: F811
+def test_stream_without_a_source_is_a_clear_error(trained):
     from maan.errors import MaanError
     from maan.inference.stream import LiveStream
 

@@ -10,6 +10,8 @@ import argparse
 import math
 import sys
 
+from maan.errors import MaanError
+
 
 def _step(value: str) -> float:
     try:
@@ -53,10 +55,29 @@ def cmd_predict(args) -> int:
 def cmd_stream(args) -> int:
     from maan.inference.stream import LiveStream
 
+    if not args.dashboard and (args.port is not None or args.host is not None or args.token is not None):
+        raise MaanError("--port, --host and --token apply to --dashboard only")
     live = LiveStream(args.checkpoint, args.source, step=args.step, timeout=args.timeout, csv_path=args.csv,
                       reference=args.reference, min_reference=args.min_reference,
                       connect_timeout=args.connect_timeout)
-    return live.run(max_predictions=args.count, max_seconds=args.duration)
+    if not args.dashboard:
+        return live.run(max_predictions=args.count, max_seconds=args.duration)
+    from maan.inference import dashboard as dash
+
+    dash.require()
+    host = args.host or dash.DEFAULT_HOST
+    board = dash.Dashboard(live.predictor, args.source, args.checkpoint, step=args.step, host=host,
+                           port=dash.DEFAULT_PORT if args.port is None else args.port, token=args.token)
+    if not dash.is_loopback(host):
+        print(f"maan stream: warning: the dashboard on {host} is reachable beyond this machine; every request "
+              "needs the token", file=sys.stderr)
+    board.start()
+    try:
+        board.attach(live)
+        live._event("dashboard", url=board.url)  # noqa: SLF001 - the stream's own stderr event line
+        return live.run(max_predictions=args.count, max_seconds=args.duration)
+    finally:
+        board.stop()
 
 
 def cmd_play(args) -> int:
@@ -72,6 +93,7 @@ def cmd_play(args) -> int:
 def add_commands(sub, parser_class=argparse.ArgumentParser) -> None:
     """Register predict, stream and play on an argparse subparsers object."""
     from maan.inference.stream import DEFAULT_MIN_REFERENCE, DEFAULT_REFERENCE, DEFAULT_STEP, DEFAULT_TIMEOUT
+    from maan.inference.dashboard import DEFAULT_PORT  # importable without the dashboard extra
 
     p = sub.add_parser("predict", help="per-window predictions of checkpoints on recordings",
                        description="Apply checkpoints (one per target, from train or cv) to recordings MNE reads "
@@ -123,6 +145,15 @@ def add_commands(sub, parser_class=argparse.ArgumentParser) -> None:
                         "(default: %(default)s)")
     p.add_argument("--count", type=int, default=None, metavar="N", help="stop after N predictions")
     p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
+    p.add_argument("--dashboard", action="store_true",
+                   help="also serve a live page at http://127.0.0.1:PORT/ and its API (/api/latest, "
+                        "/api/history?seconds=N); needs pip install 'maan[dashboard]'")
+    p.add_argument("--port", type=int, default=None, metavar="PORT",
+                   help=f"dashboard port (default: {DEFAULT_PORT}; 0: any free port)")
+    p.add_argument("--host", default=None, metavar="ADDR",
+                   help="dashboard address (default: 127.0.0.1, this machine only); another needs --token")
+    p.add_argument("--token", default=None, metavar="SECRET", help="dashboard: every request must carry "
+                   "?token=SECRET or 'Authorization: Bearer SECRET'")
     p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser("play", help="replay a recording as an LSL stream (for demos and tests)",

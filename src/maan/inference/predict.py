@@ -176,25 +176,56 @@ class Predictor:
         same subject (default: the windows given)."""
         from maan.models import has_input
         from maan.training.module import predict_proba
-        from maan.features.normalize import Stats
 
         mask = np.ones((len(ecg), 2), bool) if mask is None else np.asarray(mask, dtype=bool)
         out = {}
         for ckpt in self.checkpoints:
-            norm = ckpt.normalizer
             score = np.full(len(ecg), np.nan)
             usable = has_input(ckpt.modalities, mask)
             out[ckpt.target] = score
             if not usable.any():
                 continue
-            if norm.mode == "train":
-                ecg_n, eeg_n = norm.transform(ecg, eeg, mask=mask)
-            else:
-                ref_ecg, ref_eeg, ref_mask = reference if reference is not None else (ecg, eeg, mask)
-                stats = Stats.fit(np.asarray(ref_ecg), np.asarray(ref_eeg), norm.layout, norm.n_bands,
-                                  np.asarray(ref_mask, dtype=bool))
-                ecg_n, eeg_n = stats.apply(ecg, eeg, norm.layout, norm.n_bands, mask)
+            ecg_n, eeg_n = self._normalized(ckpt, ecg, eeg, mask, reference)
             score[usable] = predict_proba(ckpt.model, ecg_n[usable], eeg_n[usable], mask[usable])
+        return out
+
+    @staticmethod
+    def _normalized(ckpt, ecg, eeg, mask, reference):
+        from maan.features.normalize import Stats
+
+        norm = ckpt.normalizer
+        if norm.mode == "train":
+            return norm.transform(ecg, eeg, mask=mask)
+        ref_ecg, ref_eeg, ref_mask = reference if reference is not None else (ecg, eeg, mask)
+        stats = Stats.fit(np.asarray(ref_ecg), np.asarray(ref_eeg), norm.layout, norm.n_bands,
+                          np.asarray(ref_mask, dtype=bool))
+        return stats.apply(ecg, eeg, norm.layout, norm.n_bands, mask)
+
+    def attention(self, ecg, eeg, mask=None, reference=None) -> dict:
+        """{target: (n, 2) mean fusion-attention weight (0-1) of the ECG and EEG channel masks}
+        for the same inputs as :meth:`probabilities`; NaN for a modality the window misses and
+        for checkpoints without fusion attention (base, single-modality models)."""
+        import torch
+
+        from maan.models import has_input
+
+        mask = np.ones((len(ecg), 2), bool) if mask is None else np.asarray(mask, dtype=bool)
+        out = {}
+        for ckpt in self.checkpoints:
+            weights = np.full((len(ecg), 2), np.nan)
+            out[ckpt.target] = weights
+            usable = has_input(ckpt.modalities, mask)
+            if getattr(ckpt.model, "fusion_attention", None) is None or not usable.any():
+                continue
+            ecg_n, eeg_n = self._normalized(ckpt, ecg, eeg, mask, reference)
+            model = ckpt.model.cpu().eval()
+            with torch.no_grad():
+                details = model.forward_with_details(
+                    torch.from_numpy(np.ascontiguousarray(ecg_n[usable], dtype=np.float32)),
+                    torch.from_numpy(np.ascontiguousarray(eeg_n[usable], dtype=np.float32)),
+                    torch.from_numpy(mask[usable].astype(np.float32)))
+            weights[usable] = np.stack([details.a_ecg.mean(dim=1).numpy(), details.a_eeg.mean(dim=1).numpy()], 1)
+            weights[~mask] = np.nan  # a missing modality's mask describes no signal
         return out
 
 

@@ -26,6 +26,9 @@ Units: the stream's values are scaled to SI with each channel's ``unit_mul`` fro
 description (mne-lsl's player streams volts with ``unit_mul`` 0; a device streaming µV declares
 ``unit_mul`` -6), then to µV/mV as the reader does.
 
+``--dashboard`` also serves a live page of the predictions and an API on 127.0.0.1
+(:mod:`maan.inference.dashboard`, fed by ``on_prediction``/``on_event``).
+
 Dropouts: when no sample arrives for ``--timeout`` seconds the stream is reported on stderr
 (one JSON line with ``"event"``), disconnected, and reconnected as soon as a stream of that name
 appears again; the buffer is refilled (one whole window) before the next prediction, so no
@@ -117,12 +120,15 @@ class LiveStream:
 
     ``run(max_predictions=None, max_seconds=None)`` loops until Ctrl-C (or the limits) and
     returns 0. ``on_prediction(row, window)`` (optional) gets every printed row and the window's
-    samples (channels x samples, SI units, EEG channels then ECG, at the stream's rate).
+    samples (channels x samples, SI units, EEG channels then ECG, at the stream's rate); then
+    ``last_inputs`` holds that window's preprocessed record and model inputs (for the dashboard).
+    ``on_event(event)`` (optional) gets every event printed on stderr (connected, dropout...).
     """
 
     def __init__(self, checkpoints, source: str, *, step: float = DEFAULT_STEP, timeout: float = DEFAULT_TIMEOUT,
                  csv_path=None, out=None, err=None, reference: int = DEFAULT_REFERENCE,
-                 min_reference: int = DEFAULT_MIN_REFERENCE, on_prediction=None, connect_timeout: float = 10.0):
+                 min_reference: int = DEFAULT_MIN_REFERENCE, on_prediction=None, connect_timeout: float = 10.0,
+                 on_event=None):
         self.predictor = checkpoints if isinstance(checkpoints, Predictor) else Predictor(checkpoints)
         check_number("--step", step, 0, strict=True)
         check_number("--timeout", timeout, 0, strict=True)
@@ -137,6 +143,8 @@ class LiveStream:
         self.out = out if out is not None else sys.stdout
         self.err = err if err is not None else sys.stderr
         self.on_prediction = on_prediction
+        self.on_event = on_event
+        self.last_inputs: dict = {}
         self.min_reference = int(min_reference)
         self.reference = deque(maxlen=max(int(reference), 1))  # (ecg, eeg, mask) of windows seen (subject mode)
         self.subject_mode = any(m == "subject" for m in self.predictor.normalize.values())
@@ -148,8 +156,10 @@ class LiveStream:
 
     # -- reporting -----------------------------------------------------------------------------
     def _event(self, event: str, **extra) -> None:
-        print(json.dumps({"event": event, "source": self.source, "time": round(time.time(), 3), **extra}),
-              file=self.err, flush=True)
+        record = {"event": event, "source": self.source, "time": round(time.time(), 3), **extra}
+        print(json.dumps(record), file=self.err, flush=True)
+        if self.on_event is not None:
+            self.on_event(record)
 
     def _columns(self) -> list:
         t = self.predictor.targets
@@ -239,13 +249,13 @@ class LiveStream:
         targets = self.predictor.targets
         probs = {t: None for t in targets}
         usable = bool(mask.any())
+        ref = None
         if usable and self.subject_mode:
             self.reference.append((w.ecg[0], w.eeg[0], mask[0]))
             if len(self.reference) < self.min_reference:
                 flags.append("normalization_warmup")
                 usable = False
         if usable:
-            ref = None
             if self.subject_mode:
                 ref = tuple(np.stack([r[i] for r in self.reference]) for i in range(3))
             p = self.predictor.probabilities(w.ecg[:1], w.eeg[:1], mask, reference=ref)
@@ -260,6 +270,8 @@ class LiveStream:
         row["modalities"] = kind
         row["flags"] = flags
         row["latency_s"] = round(local_clock() - end, 4)
+        self.last_inputs = {"record": record, "ecg": w.ecg[:1], "eeg": w.eeg[:1], "mask": mask,
+                            "reference": ref, "predicted": usable}
         return row
 
     def _emit(self, row: dict, window: np.ndarray) -> None:
