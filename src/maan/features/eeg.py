@@ -10,12 +10,16 @@ Two estimators of the band signals, both zero-phase:
   runs forward-backward, and transformed back. This is what ``sosfiltfilt`` computes, minus its
   recursion: one rfft plus one irfft per band instead of two IIR passes per band, channel and
   window. Segments are reflect-padded first so the circular transform does not wrap the end of
-  a trial into its start.
+  a trial into its start. :func:`differential_entropy` (one value per window) does not even
+  transform back: by Parseval's theorem the variance of the window filtered with that response
+  is its power spectrum weighted by the response, one rfft and one small matrix product for
+  every band at once.
 * ``"butter"``: ``scipy.signal.sosfiltfilt`` with a Butterworth band-pass of ``BUTTER_ORDER``
   per band, the usual reference. Kept as an option and as the reference in the tests.
 
-Both filter the whole continuous segment once and take variances on sub-windows, never
-re-filtering per window. See docs/benchmarks.md for agreement and throughput.
+The pipeline (:func:`de_subwindows`) filters the whole continuous segment once and takes
+variances on sub-windows, never re-filtering per window. See docs/benchmarks.md for agreement
+and throughput.
 """
 from __future__ import annotations
 
@@ -126,6 +130,8 @@ def differential_entropy(eeg, fs: float, bands=None, method: str = DEFAULT_DE_ME
         Defaults to ``maan.config.BANDS`` (theta 4-8, alpha 8-14, beta 14-31, gamma 31-45).
     method : {"fft", "butter"}
         Band-pass estimator (see module docstring); both are zero-phase Butterworth responses.
+        ``"fft"`` filters each window circularly (:func:`band_power`), ``"butter"`` with
+        reflection at its ends: they differ most in the first and last 1/low-edge seconds.
 
     Returns
     -------
@@ -140,8 +146,34 @@ def differential_entropy(eeg, fs: float, bands=None, method: str = DEFAULT_DE_ME
         raise ValueError("eeg needs at least 2 samples per channel")
     if not np.isfinite(eeg).all():
         raise InvalidSignalError("eeg contains NaN or infinite values; drop or interpolate them first")
+    if method == "fft":
+        return _de_from_variance(band_power(eeg, fs, bands))
     out = [_de_from_variance(np.var(b, axis=-1)) for _, b in band_signals(eeg, fs, bands, method)]
     return np.stack(out, axis=-2)
+
+
+@lru_cache(maxsize=64)
+def _band_weights(bands: tuple, fs: float, n: int) -> np.ndarray:
+    """(rfft bins, bands) weights: the zero-phase gain of each band, doubled where the one-sided
+    spectrum stands for two bins, over n^2 (Parseval), so that power @ weights is the variance."""
+    weights = np.stack([_zero_phase_gain(low, high, fs, n) for _, low, high in bands], axis=1).astype(np.float64)
+    weights[1:(n + 1) // 2] *= 2.0  # every bin but DC and (n even) Nyquist has a mirror image
+    return (weights / (float(n) * n)).astype(np.float32)
+
+
+def band_power(x, fs: float, bands=None) -> np.ndarray:
+    """Variance of each band signal of windows ``x`` (..., channels, samples): (..., bands, channels).
+
+    The band signal is the window filtered (circularly) by the zero-phase Butterworth response
+    of ``"fft"``; by Parseval's theorem its variance is the window's power spectrum weighted by
+    that response, so nothing is transformed back. The mean (DC) has zero gain.
+    """
+    x = np.asarray(x)
+    checked = _check_bands(bands, fs)
+    spectrum = sp_fft.rfft(x.astype(np.float32, copy=False), axis=-1)  # float32: see band_signals
+    power = np.square(spectrum.real) + np.square(spectrum.imag)
+    variance = power @ _band_weights(checked, float(fs), x.shape[-1])  # (..., channels, bands), float32
+    return np.moveaxis(np.maximum(variance, 0.0).astype(np.float64), -1, -2)
 
 
 def de_subwindows(segment, fs: float, starts, window_samples: int, sub_samples: int,
