@@ -184,7 +184,15 @@ class EmotionModule(L.LightningModule):
         self.register_buffer("loss_weights", weights, persistent=False)
 
     def forward(self, x_ecg, x_eeg, mask=None):
+        if x_eeg.dim() == 4:  # channels-last: the layout oneDNN's 2-D convolutions run fastest in
+            x_eeg = x_eeg.contiguous(memory_format=torch.channels_last)
         return self.model(x_ecg, x_eeg, mask)
+
+    def on_fit_start(self):
+        self.model.to(memory_format=torch.channels_last)  # 4-D weights only; see forward
+
+    def on_fit_end(self):
+        self.model.to(memory_format=torch.contiguous_format)  # checkpoints and exports as usual
 
     def _loss(self, batch):
         x_ecg, x_eeg, mask, y = batch
@@ -252,7 +260,11 @@ class EmotionModule(L.LightningModule):
         return torch.softmax(self(batch[0], batch[1], batch[2]), dim=1)[:, 1]
 
     def configure_optimizers(self):
-        return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        # fused: one kernel for every parameter tensor instead of a loop over them, the largest
+        # per-step cost after the convolutions for a model of many small tensors (benchmarks/training.py)
+        fused = self.device.type in ("cpu", "cuda")
+        return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay,
+                                 fused=fused or None)
 
 
 def _permutation_within(mask, device) -> torch.Tensor:
