@@ -37,7 +37,8 @@ def parse_args(argv=None):
     p.add_argument("--patience", type=int, default=5, help="default: %(default)s")
     p.add_argument("--batch-size", type=lambda v: v if v == "auto" else int(v), default="auto",
                    help="an integer or auto, as maan's (default: %(default)s)")
-    p.add_argument("--jobs", type=int, default=2, help="preprocessing workers (default: %(default)s)")
+    p.add_argument("--jobs", type=int, default=2,
+                   help="processes for preprocessing and, on the CPU, for the fits (default: %(default)s)")
     p.add_argument("--accelerator", default="cpu", help="lightning accelerator: cpu, gpu, auto (default: %(default)s)")
     p.add_argument("--features", default=None, metavar="STORE",
                    help="an existing feature store of the synthetic cohort: skip synth and preprocess (e.g. a "
@@ -53,7 +54,7 @@ def _child(args, run: Path, store: Path):
 
     run_reproduce(None, "amigos", run, features=store, protocols=args.protocols, folds=args.folds, seed=args.seed,
                   config={"epochs": args.epochs, "patience": args.patience, "batch_size": args.batch_size,
-                          "accelerator": args.accelerator}, progress=False, log=None, print_table=False)
+                          "accelerator": args.accelerator}, jobs=args.jobs, progress=False, log=None, print_table=False)
 
 
 def main(argv=None) -> int:
