@@ -39,6 +39,7 @@ noise at 0 and -6 dB SNR, at 128 and 500 Hz: see ``benchmarks/rpeaks.py`` and
 from __future__ import annotations
 
 import warnings
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -180,8 +181,13 @@ def _bandpass(x: np.ndarray, fs: float, band=DETECTION_BAND_HZ) -> np.ndarray:
             f"sampling rate {fs:g} Hz is too low for R-peak detection (QRS band {band[0]:g}-"
             f"{band[1]:g} Hz needs fs > {lo / 0.45:.0f} Hz)"
         )
-    sos = sps.butter(2, [lo, hi], btype="bandpass", fs=fs, output="sos")
-    return sps.sosfiltfilt(sos, x)
+    return sps.sosfiltfilt(_bandpass_sos(float(lo), float(hi), float(fs)), x)
+
+
+@lru_cache(maxsize=64)
+def _bandpass_sos(lo: float, hi: float, fs: float) -> np.ndarray:
+    # designed once per rate: the design costs as much as filtering a minute of ECG
+    return sps.butter(2, [lo, hi], btype="bandpass", fs=fs, output="sos")
 
 
 def _is_inverted(y: np.ndarray, fs: float) -> bool:
