@@ -75,15 +75,23 @@ def run_pipeline(data: Path, jobs: int, dataset: str = "amigos") -> dict:
             "command": " ".join(["maan", *cmd[3:]])}
 
 
-def _stages():
+def _stages(dataset: str = "mahnob"):
     """(stage, owner, attribute) of the functions whose CPU time makes up each stage of the
-    MAHNOB-HCI pipeline (none calls another)."""
+    dataset's pipeline (none calls another)."""
     import mne
 
-    from maan.datasets import recordings
+    from maan.datasets import amigos, recordings
     from maan.features import ecg
     from maan.preprocessing import pipeline, store
 
+    if dataset == "amigos":
+        return (
+            ("read the .mat file (checked, SciPy)", amigos, "_load_mat"),
+            ("R-peaks and RR windows (both leads judged, the better one used)", pipeline, "ecg_rr_windows"),
+            ("DE maps (14 channels x 4 bands x 10 sub-windows)", pipeline, "eeg_de_windows"),
+            ("input fingerprint (SHA-256 of the file, for resumes)", pipeline, "_fingerprints"),
+            ("store (HDF5 write, manifest)", store.FeatureStoreWriter, "write_subject"),
+        )
     return (
         ("BDF read (MNE: header, Status events, samples)", recordings, "open_recording"),
         ("BDF read (MNE: header, Status events, samples)", mne, "find_events"),
@@ -96,7 +104,7 @@ def _stages():
     )
 
 
-def mahnob_stages(data: Path, subjects: int) -> tuple[dict, float, int]:
+def stage_seconds(data: Path, subjects: int, dataset: str = "mahnob") -> tuple[dict, float, int]:
     """CPU seconds per stage, total CPU seconds and windows of ``subjects`` participants,
     in this process (each stage's functions wrapped with a CPU-time counter)."""
     from maan.preprocessing.pipeline import PreprocessConfig, extract_subject, list_subjects
@@ -117,15 +125,15 @@ def mahnob_stages(data: Path, subjects: int) -> tuple[dict, float, int]:
                 seconds[stage] = seconds.get(stage, 0.0) + time.process_time() - begin
         return wrapper
 
-    for stage, owner, name in _stages():
+    for stage, owner, name in _stages(dataset):
         originals.append((owner, name, getattr(owner, name)))
         setattr(owner, name, counted(stage, originals[-1][2]))
-    config = PreprocessConfig(dataset="mahnob")
+    config = PreprocessConfig(dataset=dataset)
     windows = 0
     try:
-        sources = list_subjects("mahnob", data, config)[:subjects]
+        sources = list_subjects(dataset, data, config)[:subjects]
         with tempfile.TemporaryDirectory() as tmp:
-            writer = FeatureStoreWriter(Path(tmp) / "f", config.to_dict(), {"dataset": "mahnob"})
+            writer = FeatureStoreWriter(Path(tmp) / "f", config.to_dict(), {"dataset": dataset})
             start = time.process_time()
             for source in sources:
                 features, _ = extract_subject(source, config)
@@ -185,6 +193,48 @@ def de_throughput(data: Path, n_windows: int, with_torcheeg: bool) -> dict:
     return results
 
 
+def torcheeg_amigos(data: Path, subjects: int) -> tuple[float, int]:
+    """CPU seconds and windows of TorchEEG's ``AMIGOSDataset`` (10-s windows, no overlap,
+    ``BandDifferentialEntropy``; its default 16 short-video trials, EEG only) on the first
+    ``subjects`` files of the cohort, in this process (``num_worker=0``)."""
+    from torcheeg import transforms
+    from torcheeg.datasets import AMIGOSDataset
+
+    from maan.config import BANDS
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "amigos"
+        root.mkdir()
+        for path in sorted(data.glob("Data_Preprocessed_P*.mat"))[:subjects]:
+            (root / path.name).symlink_to(path.resolve())
+        start = time.process_time()
+        dataset = AMIGOSDataset(root_path=str(root), io_path=str(Path(tmp) / "io"), chunk_size=1280, overlap=0,
+                                num_worker=0, verbose=False,
+                                offline_transform=transforms.BandDifferentialEntropy(
+                                    sampling_rate=128, band_dict={k: list(v) for k, v in BANDS.items()}),
+                                label_transform=transforms.Select("arousal"))
+        return time.process_time() - start, len(dataset)
+
+
+def end_to_end(data: Path, subjects: int, with_torcheeg: bool) -> None:
+    seconds, total, windows = stage_seconds(data, subjects, "amigos")
+    maan_ms = 1000 * total / windows
+    print(f"\n| end to end, {subjects} subjects, one process | CPU ms per window | vs TorchEEG |\n|---|---|---|")
+    anchor_ms = None
+    if with_torcheeg:
+        t_s, t_windows = torcheeg_amigos(data, subjects)
+        anchor_ms = 1000 * t_s / t_windows
+        print(f"| TorchEEG AMIGOSDataset + BandDifferentialEntropy (16 trials, EEG only, {t_windows} windows) | "
+              f"{anchor_ms:.1f} | 1.0x |")
+    ratio = f"{anchor_ms / maan_ms:.1f}x" if anchor_ms else "n/a"
+    print(f"| maan preprocess (20 trials, ECG and EEG, {windows} windows) | {maan_ms:.2f} | {ratio} |")
+    print("\n| where maan's CPU time goes | ms per window | share |\n|---|---|---|")
+    for stage, s in seconds.items():
+        print(f"| {stage} | {1000 * s / windows:.2f} | {s / total:.0%} |")
+    rest = total - sum(seconds.values())
+    print(f"| other (windows, checks, bookkeeping) | {1000 * rest / windows:.2f} | {rest / total:.0%} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", choices=("amigos", "mahnob"), default="amigos",
@@ -197,6 +247,8 @@ def main() -> None:
     parser.add_argument("--de-windows", type=int, default=600, help="windows for the DE throughput test")
     parser.add_argument("--no-torcheeg", action="store_true", help="skip the TorchEEG anchor")
     parser.add_argument("--skip-pipeline", action="store_true", help="only the DE throughput")
+    parser.add_argument("--e2e-subjects", type=int, default=3,
+                        help="subjects of the one-process end-to-end comparison (default: %(default)s)")
     args = parser.parse_args()
 
     subjects = args.subjects or (30 if args.dataset == "mahnob" else 40)
@@ -215,6 +267,7 @@ def main() -> None:
         print(f"| throughput | {r['hours'] / r['wall_s'] * 3600:.0f} s of signal per s ({r['hours'] / r['wall_s']:.2f} h/s) |")
         print(f"| peak memory (process tree) | {r['peak_mib']:.0f} MiB |")
         print(f"| windows kept / dropped | {r['windows']} / {sum(r['dropped'].values())} {r['dropped']} |")
+        end_to_end(data, args.e2e_subjects, not args.no_torcheeg)
     de = de_throughput(data, args.de_windows, not args.no_torcheeg)
     anchor = de.get("TorchEEG BandDifferentialEntropy, per window")
     print("\n| DE estimator (10-s, 14-channel windows) | windows/s | vs TorchEEG |\n|---|---|---|")
@@ -234,7 +287,7 @@ def mahnob_main(data: Path, args) -> None:
         print(f"| windows per second (wall) | {r['windows'] / r['wall_s']:.1f} |")
         print(f"| CPU per window (all processes) | {1000 * r['cpu_s'] / r['windows']:.1f} ms |")
         print(f"| peak memory (process tree) | {r['peak_mib']:.0f} MiB |")
-    seconds, total, windows = mahnob_stages(data, 2)
+    seconds, total, windows = stage_seconds(data, 2)
     print(f"\n| where the CPU time goes (2 participants, one process: {1000 * total / windows:.1f} ms per window) "
           f"| ms per window | share |\n|---|---|---|")
     for stage, s in seconds.items():
