@@ -7,8 +7,8 @@ summed over fits, over the wall time) and the mean accuracy, so that a speed-up 
 accuracy. Variants: ``--baseline SRC`` (another checkout's ``src``, e.g. a git worktree of the
 commit before a change) with ``--jobs 1``, then this checkout with each of ``--jobs``.
 
-    git worktree add /tmp/maan-before <commit>
-    python benchmarks/training.py --baseline /tmp/maan-before/src --jobs 1 2
+    git worktree add ../maan-before <commit>
+    python benchmarks/training.py --baseline ../maan-before/src --jobs 1 2
     python benchmarks/training.py --store features/eegmat --target task --protocol loso --baseline ...
 """
 from __future__ import annotations

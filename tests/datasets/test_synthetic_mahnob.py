@@ -6,8 +6,8 @@ import hashlib
 import pytest
 
 from maan.datasets import synth_cohort
-from maan.datasets.synthetic import is_synthetic, synth
-from maan.datasets.synthetic_mahnob import synth_mahnob
+from maan.datasets.synthetic import is_synthetic
+from maan.datasets.synthetic_mahnob import synth, synth_mahnob
 from maan.errors import InvalidInputError, MaanError
 
 TINY = {"clip_seconds": (5.0, 6.0), "baseline_seconds": 1.0, "n_trials": 2, "neutral_sessions": 1}
@@ -35,7 +35,7 @@ def test_deterministic_and_independent_of_cohort_size(tmp_path):
 
 def test_options_and_output_folder(tmp_path):
     with pytest.raises(MaanError, match="long_seconds"):
-        synth("mahnob", tmp_path / "x", 1, long_seconds=(10.0, 20.0))
+        synth(tmp_path / "x", 1, long_seconds=(10.0, 20.0))
     with pytest.raises(MaanError, match="neutral_sessions"):
         synth_mahnob(tmp_path / "x", 1, clip_seconds=(5.0, 6.0), n_trials=2, neutral_sessions=3)
     with pytest.raises(MaanError, match="clip_seconds"):
@@ -44,7 +44,7 @@ def test_options_and_output_folder(tmp_path):
     out = tmp_path / "cohort"
     synth_cohort("mahnob", out, n_subjects=1, seed=0, short_seconds=(5.0, 6.0))
     assert len(list((out / "Sessions").iterdir())) == 22  # 20 rated clips, 2 neutral
-    synth("mahnob", out, 1, 1, **TINY)
+    synth(out, 1, 1, **TINY)
     assert len(list((out / "Sessions").iterdir())) == 3 and is_synthetic(out)
     # sessions that maan did not write are never removed
     real = tmp_path / "real"

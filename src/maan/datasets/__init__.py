@@ -56,14 +56,17 @@ def synth_cohort(format: str, out, n_subjects: int, seed: int = 0, **kwargs):
     """
     from maan.config import check_number
     from maan.errors import MaanError
-    from maan.datasets.synthetic import synth
-
+    if format == "mahnob":
+        from maan.datasets.synthetic_mahnob import synth
+    else:
+        from maan.datasets.synthetic import synth
     if format not in SYNTH_FORMATS:
         raise MaanError(f"unknown format {format!r}; choose one of {', '.join(SYNTH_FORMATS)}")
     check_number("--subjects", n_subjects, 1, integer=True)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    return synth(format, out, n_subjects=n_subjects, seed=seed, **kwargs)
+    return synth(out, n_subjects=n_subjects, seed=seed, **kwargs) if format == "mahnob" else \
+        synth(format, out, n_subjects=n_subjects, seed=seed, **kwargs)
 
 
 def __getattr__(name):

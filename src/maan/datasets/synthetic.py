@@ -827,18 +827,17 @@ def synth_dreamer(out_dir: str | os.PathLike, n_subjects: int = DREAMER_N_SUBJEC
 # ============================================================================================
 # Entry points
 # ============================================================================================
-FORMATS = ("amigos", "dreamer", "mahnob")
+FORMATS = ("amigos", "dreamer")  # MAHNOB-HCI: maan.datasets.synthetic_mahnob
 
 
 def synth(format: str, out_dir: str | os.PathLike, n_subjects: int | None = None, seed: int = 0,
           **kw) -> list[Path]:
-    """CLI-friendly dispatcher: write a synthetic cohort of ``format`` ("amigos", "dreamer" or
-    "mahnob") into ``out_dir``; returns the written data files. ``n_subjects`` defaults to the
-    published cohort size (40 / 23 / 30); ``kw`` goes to :func:`synth_amigos` /
-    :func:`synth_dreamer` / :func:`maan.datasets.synthetic_mahnob.synth_mahnob`
+    """CLI-friendly dispatcher: write a synthetic cohort of ``format`` ("amigos" or "dreamer")
+    into ``out_dir``; returns the written data files. ``n_subjects`` defaults to the published
+    cohort size (40 / 23); ``kw`` goes to :func:`synth_amigos` / :func:`synth_dreamer`
     (``short_seconds``, ``long_seconds`` / ``stimulus_seconds``, ``baseline_seconds``, ...).
-    For DREAMER, ``short_seconds`` is accepted as an alias of ``stimulus_seconds``, for MAHNOB
-    of ``clip_seconds``."""
+    For DREAMER, ``short_seconds`` is accepted as an alias of ``stimulus_seconds``. MAHNOB-HCI:
+    :func:`maan.datasets.synthetic_mahnob.synth`."""
     fmt = str(format).lower()
     kw = {k: v for k, v in kw.items() if v is not None}
     if fmt == "amigos":
@@ -854,11 +853,6 @@ def synth(format: str, out_dir: str | os.PathLike, n_subjects: int | None = None
         if bad:
             raise MaanError(f"options not valid for --format dreamer: {', '.join(sorted(bad))}")
         return [synth_dreamer(out_dir, DREAMER_N_SUBJECTS if n_subjects is None else n_subjects, seed, **kw)]
-    if fmt == "mahnob":
-        from maan.datasets import synthetic_mahnob as M
-
-        kw = M.check_options(kw)
-        return M.synth_mahnob(out_dir, M.MAHNOB_N_SUBJECTS if n_subjects is None else n_subjects, seed, **kw)
     raise MaanError(f"unknown synthetic format {format!r} (choose from {', '.join(FORMATS)})")
 
 

@@ -275,3 +275,11 @@ def check_options(kw: dict) -> dict:
     if bad:
         raise MaanError(f"options not valid for --format mahnob: {', '.join(sorted(bad))}")
     return kw
+
+
+def synth(out_dir: str | os.PathLike, n_subjects: int | None = None, seed: int = 0, **kw) -> list[Path]:
+    """CLI-friendly entry point (as :func:`maan.datasets.synthetic.synth`): ``kw`` as
+    :func:`check_options` accepts them (``short_seconds`` is the clip range); ``n_subjects``
+    defaults to the published cohort size."""
+    kw = check_options({k: v for k, v in kw.items() if v is not None})
+    return synth_mahnob(out_dir, MAHNOB_N_SUBJECTS if n_subjects is None else n_subjects, seed, **kw)
