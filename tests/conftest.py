@@ -70,3 +70,11 @@ def run_cli(argv, capsys):
     code = main(argv)
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def one_line_error(err: str) -> str:
+    """The single stderr line (progress-bar refreshes aside), checked to hold no traceback."""
+    lines = [line for line in err.splitlines() if line.strip() and "%|" not in line]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]

@@ -11,6 +11,8 @@ import scipy.io
 
 from maan.cli import build_parser, main
 from maan.datasets import synth_cohort
+from tests.conftest import one_line_error
+from tests.conftest import run_cli as run
 
 SUBCOMMANDS = ["synth", "preprocess", "demo", "fetch", "train", "evaluate", "cv", "reproduce", "figures", "report",
                "predict", "stream", "play"]
@@ -36,17 +38,6 @@ def copy_cohort(cohort, tmp_path, subjects=("P01", "P02", "P03")):
     return folder
 
 
-def run(argv, capsys):
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip() and "%|" not in line]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    return lines[0]
 
 
 @pytest.mark.parametrize("command", [[]] + [[c] for c in SUBCOMMANDS])

@@ -25,7 +25,8 @@ import maan
 from maan.cli import build_parser, main
 from maan.datasets.fetch import EEGMAT
 from maan.errors import MaanError
-from tests.conftest import shared_file
+from tests.conftest import one_line_error, shared_file
+from tests.conftest import run_cli as run
 
 SERVED = [f"Subject{s:02d}_{k}.edf" for s in range(4) for k in (1, 2)] + ["subject-info.csv"]
 MAAN_SRC = str(Path(maan.__file__).resolve().parents[1])
@@ -119,18 +120,6 @@ def serve():
         server.stop()
 
 
-def run(argv, capsys):
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(err: str) -> str:
-    """The single stderr line (progress-bar refreshes aside), checked to hold no traceback."""
-    lines = [line for line in err.splitlines() if line.strip() and "%|" not in line]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    return lines[0]
 
 
 def fetch_argv(out, url, *extra):
