@@ -22,6 +22,7 @@ _EXPORTS = {
     "MAAN": ("maan.models.maan", "MAAN"),
     "PreprocessConfig": ("maan.preprocessing.pipeline", "PreprocessConfig"),
     "synth_cohort": ("maan.datasets", "synth_cohort"),
+    "fetch_eegmat": ("maan.datasets.fetch", "fetch_eegmat"),
     "MaanError": ("maan.errors", "MaanError"),
     "InvalidInputError": ("maan.errors", "InvalidInputError"),
     "InvalidSignalError": ("maan.errors", "InvalidSignalError"),
