@@ -22,6 +22,14 @@ def shared_file(*parts: str) -> Path:
     return path
 
 
+def shared_eegmat(subjects) -> Path:
+    """The shared eegmat folder, after checking (or cleanly skipping on) both recordings of each subject."""
+    for subject in subjects:
+        for part in (1, 2):
+            shared_file("eegmat", f"{subject}_{part}.edf")
+    return shared_file("eegmat")
+
+
 def pytest_addoption(parser):
     parser.addoption("--gpu", action="store_true",
                      help="also run the tests marked gpu (they need a CUDA device; left out otherwise)")

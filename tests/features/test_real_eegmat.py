@@ -19,7 +19,7 @@ import pytest
 from maan import load_features, preprocess
 from maan.errors import InvalidInputError
 from maan.preprocessing.pipeline import PreprocessConfig
-from tests.conftest import shared_file
+from tests.conftest import shared_eegmat
 
 SUBJECTS = ("Subject00", "Subject01", "Subject02", "Subject03")
 REST_WINDOWS, TASK_WINDOWS = 18, 6  # 182 s and 62 s in 10-s windows
@@ -36,11 +36,7 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def eegmat(tmp_path_factory):
-    data = shared_file("eegmat")
-    for s in SUBJECTS:
-        for part in (1, 2):
-            shared_file("eegmat", f"{s}_{part}.edf")
-    return data, tmp_path_factory.mktemp("eegmat")
+    return shared_eegmat(SUBJECTS), tmp_path_factory.mktemp("eegmat")
 
 
 @pytest.fixture(scope="module")

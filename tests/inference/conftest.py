@@ -5,7 +5,7 @@ import pytest
 
 from maan import load_features, preprocess
 from maan.preprocessing.pipeline import PreprocessConfig
-from tests.conftest import shared_file
+from tests.conftest import shared_eegmat
 
 SUBJECTS = ("Subject00", "Subject03")
 
@@ -15,10 +15,7 @@ def trained(tmp_path_factory):
     """A 1-epoch maan checkpoint (target task, --normalize train) on two eegmat subjects."""
     from maan.training.train import train_model
 
-    data = shared_file("eegmat")
-    for s in SUBJECTS:
-        for p in (1, 2):
-            shared_file("eegmat", f"{s}_{p}.edf")
+    data = shared_eegmat(SUBJECTS)
     root = tmp_path_factory.mktemp("predict")
     labels = root / "labels.csv"
     labels.write_text("file,subject,task\n" + "".join(f"{s}_{p}.edf,{s},{p - 1}\n" for s in SUBJECTS for p in (1, 2)))
