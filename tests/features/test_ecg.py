@@ -188,6 +188,35 @@ def test_fast_rodrigues_is_identical_to_neurokit(fs, snr):
         np.testing.assert_array_equal(_rodrigues2021(sig, fs), np.asarray(ref))
 
 
+@pytest.mark.parametrize("fs", [128.0, 360.0])
+@pytest.mark.parametrize("snr", [None, 0.0, -6.0])
+def test_fast_neurokit_is_identical_to_neurokit(fs, snr):
+    import neurokit2 as nk
+
+    from maan.features.ecg import _bandpass, _neurokit
+
+    x = synthetic_ecg(beat_train(seed=4), fs, 60.0)
+    if snr is not None:
+        x = add_ecg_noise(x, fs, snr, seed=4)
+    noise = np.random.default_rng(4).standard_normal(x.size)
+    # band-passed as detect_rpeaks feeds it, raw, inverted, noise, and plateaus (rounded noise)
+    for sig in (_bandpass(x, fs), x, -x, noise, np.round(noise * 2)):
+        ref = nk.ecg_findpeaks(sig, sampling_rate=fs, method="neurokit")["ECG_R_Peaks"]
+        np.testing.assert_array_equal(_neurokit(sig, fs), np.asarray(ref))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(-4, 4), min_size=200, max_size=600), st.sampled_from([100.0, 128.0, 250.0]))
+def test_fast_neurokit_matches_neurokit_on_any_signal(values, fs):
+    import neurokit2 as nk
+
+    from maan.features.ecg import _neurokit
+
+    sig = np.cumsum(np.asarray(values, dtype=np.float64))  # steps and plateaus of every kind
+    ref = nk.ecg_findpeaks(sig, sampling_rate=fs, method="neurokit")["ECG_R_Peaks"]
+    np.testing.assert_array_equal(_neurokit(sig, fs), np.asarray(ref, dtype=np.int64))
+
+
 def test_heart_rate():
     fs = 128.0
     assert heart_rate(np.arange(0, 128 * 60, 128), fs) == pytest.approx(60.0)

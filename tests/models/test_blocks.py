@@ -75,3 +75,27 @@ def test_attention_gate_weights_each_position_within_unit_interval(dims):
     assert weights.shape == (3, 1) + skip.shape[2:]
     assert ((weights > 0) & (weights < 1)).all()
     torch.testing.assert_close(attention(skip, gate), skip * weights)
+
+
+@pytest.mark.parametrize("dims", [1, 2])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_pointwise_conv_equals_the_convolution_with_the_same_weights(dims, channels_last):
+    from maan.models.blocks import PointwiseConv1d, PointwiseConv2d, conv_layer
+
+    torch.manual_seed(0)
+    layer = conv_layer(dims, 6, 3)
+    assert isinstance(layer, (PointwiseConv1d, PointwiseConv2d))
+    reference = (torch.nn.Conv1d if dims == 1 else torch.nn.Conv2d)(6, 3, 1)
+    reference.load_state_dict(layer.state_dict())  # same parameters, same state-dict keys
+    x = torch.randn((5, 6, 7) if dims == 1 else (5, 6, 7, 4), requires_grad=True)
+    if channels_last and dims == 2:
+        x = x.detach().contiguous(memory_format=torch.channels_last).requires_grad_()
+    out, ref = layer(x), reference(x)
+    assert out.shape == ref.shape
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
+    out.square().sum().backward()
+    grad = layer.weight.grad.clone()
+    ref.square().sum().backward()
+    torch.testing.assert_close(grad, reference.weight.grad, rtol=1e-5, atol=1e-5)
+    # a 1x1 convolution with a stride is an ordinary convolution
+    assert type(conv_layer(dims, 6, 3, stride=2)) in (torch.nn.Conv1d, torch.nn.Conv2d)

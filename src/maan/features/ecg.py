@@ -43,6 +43,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
+from scipy import ndimage
 from scipy import signal as sps
 
 from maan.config import MIN_BEATS, RR_LENGTH, RR_MAX_SECONDS, RR_MIN_SECONDS
@@ -204,8 +205,8 @@ def _is_inverted(y: np.ndarray, fs: float) -> bool:
 
 
 def _nk_findpeaks(y: np.ndarray, fs: float, method: str) -> np.ndarray:
-    if method == "rodrigues2021":
-        peaks = _rodrigues2021(y, fs)
+    if method in ("rodrigues2021", "neurokit"):
+        peaks = _rodrigues2021(y, fs) if method == "rodrigues2021" else _neurokit(y, fs)
         return np.sort(peaks[(peaks >= 0) & (peaks < y.size)])
     import neurokit2 as nk  # imported lazily: heavy (pandas, matplotlib)
 
@@ -223,6 +224,60 @@ def _nk_findpeaks(y: np.ndarray, fs: float, method: str) -> np.ndarray:
     peaks = np.asarray(info["ECG_R_Peaks"], dtype=np.float64)
     peaks = peaks[np.isfinite(peaks)].astype(np.int64)
     return np.sort(peaks[(peaks >= 0) & (peaks < y.size)])
+
+
+def _neurokit(signal: np.ndarray, fs: float, smoothwindow: float = 0.1, avgwindow: float = 0.75,
+              gradthreshweight: float = 1.5, minlenweight: float = 0.4, mindelay: float = 0.3) -> np.ndarray:
+    """NeuroKit2's ``neurokit`` detector (its defaults), same output, vectorised over the QRS regions.
+
+    NeuroKit2 calls ``scipy.signal.find_peaks`` with prominences once per QRS region (per beat),
+    which was most of the R-peak stage's time. A region with exactly one strict local maximum
+    inside it and no two equal neighbouring samples has that maximum as its peak whatever the
+    prominences, so those regions are found with cumulative sums; the others (several maxima,
+    plateaus) still go through ``find_peaks``. Results are identical (checked in the tests against
+    ``nk.ecg_findpeaks(method="neurokit")``); the speed-up is measured in ``benchmarks/rpeaks.py``.
+    """
+    x = np.asarray(signal, dtype=np.float64)
+    smooth_size, average_size = int(np.rint(smoothwindow * fs)), int(np.rint(avgwindow * fs))
+    if x.size < max(3, smooth_size, average_size) or min(smooth_size, average_size) < 1:
+        return np.zeros(0, dtype=np.int64)  # where NeuroKit2 refuses the smoothing
+    smooth = ndimage.uniform_filter1d(np.abs(np.gradient(x)), smooth_size, mode="nearest")
+    average = ndimage.uniform_filter1d(smooth, average_size, mode="nearest")
+    qrs = smooth > gradthreshweight * average
+    beg = np.flatnonzero(~qrs[:-1] & qrs[1:])
+    if beg.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    end = np.flatnonzero(qrs[:-1] & ~qrs[1:])
+    end = end[end > beg[0]]
+    n = min(beg.size, end.size)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    beg, end = beg[:n], end[:n]
+    long_enough = (end - beg) >= np.mean(end - beg) * minlenweight
+    beg, end = beg[long_enough], end[long_enough]
+    step = np.diff(x)
+    strict_max = np.zeros(x.size, dtype=bool)
+    strict_max[1:-1] = (step[:-1] > 0) & (step[1:] < 0)
+    n_max = np.concatenate([[0], np.cumsum(strict_max)])
+    n_flat = np.concatenate([[0], np.cumsum(step == 0)])
+    # find_peaks sees x[beg:end]: its maxima can lie at beg + 1 ... end - 2
+    count = n_max[end - 1] - n_max[beg + 1]
+    plateau = n_flat[end - 1] - n_flat[beg] > 0
+    peaks = np.full(beg.size, -1, dtype=np.int64)
+    single = (count == 1) & ~plateau
+    maxima = np.flatnonzero(strict_max)
+    peaks[single] = maxima[np.searchsorted(maxima, beg[single] + 1)]
+    for i in np.flatnonzero(~single & ((count > 0) | plateau)):
+        local, props = sps.find_peaks(x[beg[i]:end[i]], prominence=(None, None))
+        if local.size:
+            peaks[i] = beg[i] + local[np.argmax(props["prominences"])]
+    min_delay = int(np.rint(fs * mindelay))
+    kept, last = [], 0
+    for p in peaks[peaks >= 0].tolist():  # one comparison per beat
+        if p - last > min_delay:
+            kept.append(p)
+            last = p
+    return np.asarray(kept, dtype=np.int64)
 
 
 def _rodrigues2021(signal: np.ndarray, fs: float) -> np.ndarray:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU, "leaky_relu": nn.LeakyReLU}
 SQUEEZE_EXCITATION_KINDS = ("scse", "se", "none")
@@ -38,8 +39,34 @@ def make_activation(name: str) -> nn.Module:
         ) from None
 
 
+class PointwiseConv1d(nn.Conv1d):
+    """A 1x1 ``Conv1d`` (same parameters and state dict) computed as a matrix product over channels.
+
+    Why: oneDNN has a fixed cost on every convolution call, forward and backward, which for the
+    few-channel 1x1 convolutions of the gates and squeeze-excitation is most of their
+    time; ``F.linear`` on the channels-last view does the same arithmetic without it
+    (``benchmarks/model.py`` measures the training step).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x.transpose(1, -1), self.weight.flatten(1), self.bias).transpose(1, -1)
+
+
+class PointwiseConv2d(nn.Conv2d):
+    """A 1x1 ``Conv2d`` computed as a matrix product over channels (see :class:`PointwiseConv1d`)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x.permute(0, 2, 3, 1), self.weight.flatten(1), self.bias).permute(0, 3, 1, 2)
+
+
+_POINTWISE = {1: PointwiseConv1d, 2: PointwiseConv2d}
+
+
 def conv_layer(dims: int, in_channels: int, out_channels: int, kernel_size: int = 1,
                **kwargs) -> nn.Module:
+    """A ``Conv1d``/``Conv2d``; kernel size 1 gives the pointwise class (same parameters)."""
+    if kernel_size == 1 and not {"stride", "padding", "dilation", "groups"} & set(kwargs):
+        return _POINTWISE[_check_dims(dims)](in_channels, out_channels, 1, **kwargs)
     return _CONV[_check_dims(dims)](in_channels, out_channels, kernel_size, **kwargs)
 
 

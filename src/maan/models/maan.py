@@ -9,7 +9,7 @@ from torch import nn
 
 from maan.config import AMIGOS_EEG_CHANNELS, BANDS, MODALITIES, RR_LENGTH, SUBWINDOW_SECONDS, WINDOW_SECONDS, check_number
 from maan.errors import MaanError
-from maan.models.blocks import check_input, input_shape, rr_summary, spatial_pattern
+from maan.models.blocks import PointwiseConv1d, check_input, input_shape, rr_summary, spatial_pattern
 from maan.models.unet import UNet
 
 MODEL_NAMES = ("maan", "base", "ecg-only", "eeg-only")
@@ -66,12 +66,12 @@ class ModalityAwareAttention(nn.Module):
         super().__init__()
         self.ecg_channels, self.eeg_channels = ecg_channels, eeg_channels
         joint = ecg_channels + eeg_channels
-        self.joint_conv = nn.Conv1d(joint, joint, kernel_size=1)
+        self.joint_conv = PointwiseConv1d(joint, joint, kernel_size=1)
         # SiLU, not ReLU: at initialisation the pooled vectors are nearly alike across windows,
         # so a ReLU unit that starts negative would stay negative for every window.
         self.joint_activation = nn.SiLU()
-        self.ecg_score = nn.Conv1d(ecg_channels, ecg_channels, kernel_size=1)
-        self.eeg_score = nn.Conv1d(eeg_channels, eeg_channels, kernel_size=1)
+        self.ecg_score = PointwiseConv1d(ecg_channels, ecg_channels, kernel_size=1)
+        self.eeg_score = PointwiseConv1d(eeg_channels, eeg_channels, kernel_size=1)
 
     def masks(self, f_ecg: torch.Tensor, f_eeg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """A_ecg (batch, C_ecg) and A_eeg (batch, C_eeg), each in (0, 1)."""

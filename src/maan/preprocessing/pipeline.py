@@ -247,11 +247,12 @@ def eeg_de_windows(eeg, fs: float, starts: np.ndarray, window_samples: int, conf
     reasons = np.full(n, "nan", dtype=object)
     # infinity and values beyond float32 (the DE's working precision) are as unusable as NaN;
     # their windows are counted apart ("eeg_not_finite") so that corrupt files are told from gaps
-    usable = np.isfinite(eeg) & (np.abs(eeg) <= np.finfo(np.float32).max)
-    runs = finite_runs(usable.all(axis=0))
-    overflow = np.concatenate([[0], np.cumsum(~np.isnan(eeg).any(axis=0) & ~usable.all(axis=0))])
-    hit = overflow[np.minimum(starts + window_samples, eeg.shape[1])] > overflow[np.minimum(starts, eeg.shape[1])]
-    reasons[hit] = "eeg_not_finite"
+    usable = (np.abs(eeg) <= np.finfo(np.float32).max).all(axis=0)  # False for NaN and inf too
+    runs = finite_runs(usable)
+    if not usable.all():
+        overflow = np.concatenate([[0], np.cumsum(~np.isnan(eeg).any(axis=0) & ~usable)])
+        hit = overflow[np.minimum(starts + window_samples, eeg.shape[1])] > overflow[np.minimum(starts, eeg.shape[1])]
+        reasons[hit] = "eeg_not_finite"
     run_index = run_of_window(starts, window_samples, runs)
     for r, (a, b) in enumerate(runs):
         mine = np.flatnonzero(run_index == r)
