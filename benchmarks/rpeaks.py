@@ -224,6 +224,8 @@ def too_slow(pipeline, method, x, fs0, max_speed):
     """'' or why ``method`` is skipped: it crashes, or is slower than ``max_speed`` s/h at 128 Hz."""
     if max_speed <= 0:
         return "", float("nan")
+    import neurokit2  # noqa: F401  (its import is not the detector's time)
+
     sig = resample(x[: int(300 * fs0)], 128.0, fs0)
     _, dt, err = run_one(pipeline, method, sig, 128.0)
     speed = dt / (300 / 3600)

@@ -258,7 +258,7 @@ def test_config_file_values_reach_train_config_and_options_override_them(command
     code, _, err = run(COMMAND_LINES[command] + ["--epochs", "3"], capsys)  # no file: TrainConfig's defaults
     assert code == 0, err
     cfg = captured[command]["config"]
-    assert (cfg.epochs, cfg.patience, cfg.lr) == (3, 5, 1e-3)
+    assert (cfg.epochs, cfg.patience, cfg.lr) == (3, 5, "auto")
 
 
 @pytest.mark.parametrize("content, needles", [

@@ -70,7 +70,7 @@ def test_tiny_cv_end_to_end_and_resume(store, features, tmp_path, monkeypatch):
     # a different configuration in the same folder is refused, naming the setting
     with pytest.raises(ConfigMismatchError, match="seed"):
         run_cv(store, "arousal", run_dir, models=("maan",), folds=3, seed=1, config=TINY, progress=False, log=None)
-    with pytest.raises(ConfigMismatchError, match=r"training\.lr: 0\.001 -> 0\.01"):
+    with pytest.raises(ConfigMismatchError, match=r"training\.lr: .auto. -> 0\.01"):
         run_cv(store, "arousal", run_dir, models=("maan",), folds=3, config={**TINY, "lr": 0.01}, progress=False,
                log=None)
 

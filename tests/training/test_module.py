@@ -9,15 +9,28 @@ from hypothesis import strategies as st
 
 from maan.training.module import (
     MAX_AUTO_BATCH, MIN_AUTO_BATCH, MIN_STEPS_PER_EPOCH, BestWeights, EmotionModule, TrainConfig,
-    fit_module, resolve_batch_size,
+    fit_module, resolve_batch_size, resolve_lr,
 )
 
 
 def test_auto_batch_size_known_answers():
     assert resolve_batch_size("auto", 50) == MIN_AUTO_BATCH  # a real-data LOSO fold: 6 steps, not 1
     assert resolve_batch_size("auto", 600) == 600 // MIN_STEPS_PER_EPOCH
-    assert resolve_batch_size("auto", 100_000) == MAX_AUTO_BATCH  # AMIGOS scale: unchanged
+    assert resolve_batch_size("auto", 16_862) == MAX_AUTO_BATCH == 256  # an AMIGOS-scale fold
     assert resolve_batch_size(32, 50) == 32
+
+
+def test_auto_learning_rate_known_answers():
+    assert resolve_lr("auto", 8) == resolve_lr("auto", 64) == 1e-3  # small stores: as before batch 256
+    assert resolve_lr("auto", 256) == pytest.approx(2e-3)  # square-root scaling above batch 64
+    assert resolve_lr("auto", 1024) == pytest.approx(4e-3)
+    assert resolve_lr(0.01, 256) == 0.01  # a number is used as given
+
+
+@given(st.integers(min_value=2, max_value=4096), st.integers(min_value=2, max_value=4096))
+def test_auto_learning_rate_grows_with_the_batch(a, b):
+    small, large = sorted((a, b))
+    assert 1e-3 <= resolve_lr("auto", small) <= resolve_lr("auto", large)
 
 
 @given(st.integers(min_value=2, max_value=10**6))
@@ -66,6 +79,7 @@ def test_fit_uses_the_auto_batch_size_and_runs_min_epochs():
     config = TrainConfig(epochs=8, patience=0, min_epochs=4, accelerator="cpu")
     fit = fit_module(dm, "base", config, seed=0)
     assert fit.batch_size == resolve_batch_size("auto", 32) == dm.batch_size
+    assert fit.lr == resolve_lr("auto", fit.batch_size) == fit.module.hparams.lr
     # patience 0 would stop after the first epoch without improvement; min_epochs keeps it going
     assert fit.epochs_run >= 4
     assert fit.best_epoch >= 3

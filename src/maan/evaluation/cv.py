@@ -374,7 +374,7 @@ def _train_fold(features, y, target, name, k, train_idx, test_idx, protocol, see
     metrics = binary_metrics(y_t, (score >= 0.5).astype(int), score)
     training = {**config.to_dict(), "recipe": recipe.name, "seed": fold_seed, "fold": k, "protocol": protocol, "n_fit": int(len(fit_idx)),
                 "n_val": int(len(val_idx)), "epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch,
-                "batch_size_used": fit.batch_size, "train_balance": class_balance(y[train_idx])}
+                "batch_size_used": fit.batch_size, "lr_used": fit.lr, "train_balance": class_balance(y[train_idx])}
     save_checkpoint(fdir / f"{name}.pt", fit.module.model, model_name=name, ecg_shape=dm.ecg_shape, eeg_shape=dm.eeg_shape, target=target, normalizer=dm.normalizer,
                     manifest=features.manifest, training=training)
     # test predictions, representation and masks for ROC / t-SNE / attention figures; before the
@@ -383,7 +383,7 @@ def _train_fold(features, y, target, name, k, train_idx, test_idx, protocol, see
                      details=model_details(fit.module.model, ecg_t, eeg_t, mask_t), modality_mask=mask_t)
     result = {"fold": k, "model": name, "metrics": metrics, "n_train": int(len(train_idx)),
               "n_fit": int(len(fit_idx)), "n_val": int(len(val_idx)), "n_test": int(len(test_idx)),
-              "epochs": fit.epochs_run, "best_epoch": fit.best_epoch, "batch_size": fit.batch_size,
+              "epochs": fit.epochs_run, "best_epoch": fit.best_epoch, "batch_size": fit.batch_size, "lr": fit.lr,
               "best_val_loss": None if not np.isfinite(fit.best_val_loss) else round(fit.best_val_loss, 6),
               "seconds": round(fit.seconds, 3), "checkpoint": f"folds/fold-{k:02d}/{name}.pt",
               "by_modalities": {kind: m for kind, m in metrics_by_modalities(y_t, score, modality_kind(mask_t)).items()

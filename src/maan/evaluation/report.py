@@ -34,13 +34,27 @@ def _min_epochs_text(training: dict) -> str:
     return f", at least {training['min_epochs']}" if training.get("min_epochs") else ""
 
 
+def _used(runs, key) -> str:
+    """", here X" or ", here X-Y": the values of ``key`` the runs' fits used."""
+    used = sorted({f[key] for r in runs for entry in r.get("models", {}).values()
+                   for f in entry.get("per_fold", []) if f.get(key)})
+    return "" if not used else f", here {used[0]:g}" if len(used) == 1 else f", here {used[0]:g}-{used[-1]:g}"
+
+
 def _batch_text(batch_size, runs=()) -> str:
     if batch_size != "auto":
         return str(batch_size)
-    used = sorted({f["batch_size"] for r in runs for entry in r.get("models", {}).values()
-                   for f in entry.get("per_fold", []) if f.get("batch_size")})
-    sizes = "" if not used else f", here {used[0]}" if len(used) == 1 else f", here {used[0]}-{used[-1]}"
-    return f"auto (~16 steps per epoch, 8-64{sizes})"
+    from maan.training.module import MAX_AUTO_BATCH, MIN_AUTO_BATCH, MIN_STEPS_PER_EPOCH
+
+    return f"auto (~{MIN_STEPS_PER_EPOCH} steps per epoch, {MIN_AUTO_BATCH}-{MAX_AUTO_BATCH}{_used(runs, 'batch_size')})"
+
+
+def _lr_text(lr, runs=()) -> str:
+    if lr != "auto":
+        return str(lr)
+    from maan.training.module import BASE_LR, BASE_LR_BATCH
+
+    return f"auto ({BASE_LR:g} up to batch {BASE_LR_BATCH}, x sqrt(batch / {BASE_LR_BATCH}) above{_used(runs, 'lr')})"
 
 
 def _pct(stat) -> str:
@@ -77,7 +91,7 @@ def format_table1(summary: dict) -> str:
         f"Mean ± std over folds, in %. {first.get('n_windows', '?')} windows of {first.get('n_subjects', '?')} "
         f"subjects; seed {summary.get('seed', first.get('seed'))}; normalisation `{summary.get('normalize', first.get('normalize'))}`; "
         f"at most {training.get('epochs')} epochs (early stopping, patience {training.get('patience')}"
-        f"{_min_epochs_text(training)}), batch {_batch_text(training.get('batch_size'), runs)}, AdamW lr {training.get('lr')}. SEN & SPE cell: SEN / SPE. Baselines use the same folds.",
+        f"{_min_epochs_text(training)}), batch {_batch_text(training.get('batch_size'), runs)}, AdamW lr {_lr_text(training.get('lr'), runs)}. SEN & SPE cell: SEN / SPE. Baselines use the same folds.",
         "",
     ]
     balance = ", ".join(f"{r['target']} {100 * r['class_balance']['high_fraction']:.0f}% high"

@@ -1,16 +1,20 @@
 """The LightningModule, the training hyperparameters and one training run (``fit_module``).
 
-Optimiser AdamW (lr 1e-3, weight decay 1e-4), cross-entropy with optional class weights,
+Optimiser AdamW (weight decay 1e-4), cross-entropy with optional class weights,
 early stopping on the inner validation loss (patience 5, at least 5 and at most 30 epochs by
 default), and the weights of the best validation epoch (from ``min_epochs`` on) restored at the
 end (kept in memory: Lightning's own checkpointing is off; the CV loop writes its own per-fold
 checkpoints atomically).
 
-Small stores: the batch size defaults to ``"auto"`` (:func:`resolve_batch_size`), at most 64
-but small enough for about 16 optimisation steps per epoch, because a 60-window real-data fold
-trained at batch 64 takes one step per epoch and never leaves the majority class. For the same
-reason the best-validation weights are only taken from ``min_epochs`` on: on a tiny validation
-set the untrained epoch-0 network often has the lowest loss.
+Batch size and learning rate default to ``"auto"``. The batch (:func:`resolve_batch_size`) is
+at most 256 but small enough for about 16 optimisation steps per epoch, because a 60-window
+real-data fold trained at batch 64 takes one step per epoch and never leaves the majority
+class. The learning rate (:func:`resolve_lr`) is 1e-3 up to batch 64 and grows with the square
+root of the batch above it (2e-3 at 256), the scaling rule for Adam that keeps a large-batch
+run's accuracy (docs/decisions.md); large stores train at batch 256, several times fewer
+optimisation steps, each of whose fixed per-call costs dominate a small model's step on a CPU.
+For the same reason as the batch rule the best-validation weights are only taken from
+``min_epochs`` on: on a tiny validation set the untrained epoch-0 network often has the lowest loss.
 
 What a run adds to this (standardisation, mixup, the model's modality balance and ECG skip)
 comes from its recipe (maan.training.recipes).
@@ -55,7 +59,9 @@ BALANCE_MODES = ("weights", "sampler", "none")
 MODEL_OPTIONS = {"width", "depth", "input_skip"}
 #: ``batch_size="auto"``: the largest batch up to MAX_AUTO_BATCH that still gives about
 #: MIN_STEPS_PER_EPOCH optimisation steps per epoch, and never below MIN_AUTO_BATCH.
-MAX_AUTO_BATCH, MIN_AUTO_BATCH, MIN_STEPS_PER_EPOCH = 64, 8, 16
+MAX_AUTO_BATCH, MIN_AUTO_BATCH, MIN_STEPS_PER_EPOCH = 256, 8, 16
+#: ``lr="auto"``: BASE_LR up to batch BASE_LR_BATCH, times sqrt(batch / BASE_LR_BATCH) above it.
+BASE_LR, BASE_LR_BATCH = 1e-3, 64
 
 
 def resolve_batch_size(batch_size: int | str, n_fit: int) -> int:
@@ -63,6 +69,17 @@ def resolve_batch_size(batch_size: int | str, n_fit: int) -> int:
     if batch_size == "auto":
         return int(np.clip(n_fit // MIN_STEPS_PER_EPOCH, MIN_AUTO_BATCH, MAX_AUTO_BATCH))
     return int(batch_size)
+
+
+def resolve_lr(lr: float | str, batch_size: int) -> float:
+    """The learning rate of a run: a number as given, ``"auto"`` from the batch size used.
+
+    >>> resolve_lr("auto", 32), resolve_lr("auto", 256), resolve_lr(0.01, 256)
+    (0.001, 0.002, 0.01)
+    """
+    if lr == "auto":
+        return BASE_LR * float(np.sqrt(max(int(batch_size), BASE_LR_BATCH) / BASE_LR_BATCH))
+    return float(lr)
 
 
 #: Lightning accelerators accepted by TrainConfig (``auto`` picks a GPU when there is one).
@@ -77,7 +94,7 @@ class TrainConfig:
     patience: int = 5
     min_epochs: int = 5
     batch_size: int | str = "auto"
-    lr: float = 1e-3
+    lr: float | str = "auto"
     weight_decay: float = 1e-4
     val_fraction: float = 0.1
     input_noise: float = 0.0  # std of Gaussian noise added to the normalised training inputs
@@ -128,7 +145,8 @@ class TrainConfig:
         number("min_epochs", 0, integer=True)
         if self.batch_size != "auto":
             number("batch_size", 2, integer=True)
-        number("lr", 0, strict=True)
+        if self.lr != "auto":
+            number("lr", 0, strict=True)
         number("weight_decay", 0)
         number("val_fraction", 0, strict=True, high=0.9)
         number("input_noise", 0)
@@ -354,6 +372,7 @@ class FitResult:
     seconds: float
     is_global_zero: bool = True
     batch_size: int = 0
+    lr: float = 0.0
 
 
 def fit_module(datamodule, model_name: str, config: TrainConfig, seed: int, recipe: str | Recipe = "paper",
@@ -371,10 +390,11 @@ def fit_module(datamodule, model_name: str, config: TrainConfig, seed: int, reci
     train_idx = datamodule.train_idx
     model_kwargs.update(recipe.model_kwargs(datamodule.ecg_n[train_idx], datamodule.y[train_idx],
                                             datamodule.subject[train_idx], log=log))
-    module = EmotionModule(model_name, datamodule.ecg_shape, datamodule.eeg_shape, model_kwargs,
-                           config.lr, config.weight_decay, weights, config.input_noise, recipe.mixup,
-                           config.modality_dropout)
     batch_size = datamodule.batch_size  # resolved by the datamodule ("auto" -> from its fit windows)
+    lr = resolve_lr(config.lr, batch_size)
+    module = EmotionModule(model_name, datamodule.ecg_shape, datamodule.eeg_shape, model_kwargs,
+                           lr, config.weight_decay, weights, config.input_noise, recipe.mixup,
+                           config.modality_dropout)
     min_epochs = min(config.min_epochs, config.epochs)
     best = BestWeights(min_epochs=min_epochs)
     callbacks = [WarmEarlyStopping("val_loss", patience=config.patience, mode="min", min_epochs=min_epochs), best]
@@ -404,7 +424,7 @@ def fit_module(datamodule, model_name: str, config: TrainConfig, seed: int, reci
     seconds = time.perf_counter() - start
     module = module.cpu().eval()
     return FitResult(module, best.epochs_run, best.best_epoch, best.best, seconds, trainer.is_global_zero,
-                     batch_size)
+                     batch_size, lr)
 
 
 @torch.no_grad()
