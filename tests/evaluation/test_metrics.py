@@ -66,6 +66,16 @@ def test_table1_layout_and_label():
     assert "| (b-1) Proposed model | 80.0 ± 5.0 | 80.0 ± 5.0 / 80.0 ± 5.0 | 80.0 ± 5.0 |" in text
     assert "| (b-1) Proposed model, paper | 91.68 |" in text  # for reference
     assert "majority" in format_cv_summary(runs[0])
+    assert "batch 64, AdamW lr 0.001." in text
+
+
+def test_table1_states_the_batch_and_learning_rate_the_fits_used():
+    run = _run("arousal", "segment-kfold")
+    run["models"]["maan"]["per_fold"] = [{"batch_size": 256, "lr": 0.002}, {"batch_size": 256, "lr": 0.002}]
+    text = format_table1({"synthetic": True, "runs": [run],
+                          "training": {"epochs": 30, "patience": 5, "batch_size": "auto", "lr": "auto"}})
+    assert "batch auto (~16 steps per epoch, 8-256, here 256)" in text
+    assert "AdamW lr auto (0.001 up to batch 64, x sqrt(batch / 64) above, here 0.002)" in text
 
 
 def test_metrics_by_kind_of_window_and_pooled_over_folds():

@@ -439,7 +439,7 @@ def collect_cv(out, features, features_path, target, models, protocol, n_folds, 
                 raise MaanError(f"{fdir}: results of {m} missing; rerun the same command to finish the run")
             per_model[m].append({"fold": k, **r["metrics"], **{key: r[key] for key in (
                 "n_train", "n_fit", "n_val", "n_test", "epochs", "best_epoch", "seconds", "checkpoint")},
-                "batch_size": r.get("batch_size"), **{key: r[key] for key in (
+                "batch_size": r.get("batch_size"), "lr": r.get("lr"), **{key: r[key] for key in (
                     "rr_skip", "recipe_log", "by_modalities", "n_without_input") if key in r}})
     y = np.asarray(features.labels[target]).astype(int)
     manifest = features.manifest
