@@ -264,8 +264,9 @@ def test_config_file_values_reach_train_config_and_options_override_them(command
 @pytest.mark.parametrize("content, needles", [
     ("epochs = 3\nmixup = 1.0\n", ("config.toml", "mixup")),      # an unknown key (mixup is a recipe's now)
     ("patience = 2\nnormalize = 'subject'\n", ("config.toml", "normalize")),
-    ("epochs = 0\n", ("epochs", "0")),                               # a bad value names the parameter
-    ("balance = 'loud'\n", ("balance", "loud", "weights")),
+    ("epochs = 0\n", ("config.toml", "epochs", "0")),                # a bad value names the file and parameter
+    ("balance = 'loud'\n", ("config.toml", "balance", "loud", "weights")),
+    ("lr = 'fast'\n", ("config.toml", "lr", "fast", "auto")),
     ("epochs = \n", ("config.toml",)),                                # not TOML
 ])
 def test_a_bad_config_file_is_one_line_exit_2(content, needles, tmp_path, capsys):

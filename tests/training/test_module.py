@@ -20,6 +20,16 @@ def test_auto_batch_size_known_answers():
     assert resolve_batch_size(32, 50) == 32
 
 
+def test_learning_rate_is_auto_or_a_positive_number():
+    from maan.errors import MaanError
+
+    assert TrainConfig(lr="auto").validate().lr == "auto"
+    assert TrainConfig(lr=0.01).validate().lr == 0.01
+    for bad in ("fast", 0, -1e-3):
+        with pytest.raises(MaanError, match=r"lr must be"):
+            TrainConfig(lr=bad).validate()
+
+
 def test_auto_learning_rate_known_answers():
     assert resolve_lr("auto", 8) == resolve_lr("auto", 64) == 1e-3  # small stores: as before batch 256
     assert resolve_lr("auto", 256) == pytest.approx(2e-3)  # square-root scaling above batch 64

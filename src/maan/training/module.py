@@ -129,6 +129,10 @@ class TrainConfig:
             if unknown:
                 raise MaanError(f"{path}: unknown key(s) {', '.join(unknown)}; the keys are TrainConfig's fields: "
                                 f"{', '.join(f.name for f in fields(cls))}")
+            try:  # the file's values that are used, on their own first, so that an error names the file
+                cls(**{k: v for k, v in values.items() if overrides.get(k) is None}).validate()
+            except MaanError as exc:
+                raise MaanError(f"{path}: {exc}") from exc
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values).validate()
 
@@ -145,6 +149,8 @@ class TrainConfig:
         number("min_epochs", 0, integer=True)
         if self.batch_size != "auto":
             number("batch_size", 2, integer=True)
+        if isinstance(self.lr, str) and self.lr != "auto":
+            bad("lr", "'auto' (scaled with the batch size) or a number > 0")
         if self.lr != "auto":
             number("lr", 0, strict=True)
         number("weight_decay", 0)
