@@ -272,8 +272,11 @@ def _neurokit(signal: np.ndarray, fs: float, smoothwindow: float = 0.1, avgwindo
         if local.size:
             peaks[i] = beg[i] + local[np.argmax(props["prominences"])]
     min_delay = int(np.rint(fs * mindelay))
+    peaks = peaks[peaks >= 0]
+    if peaks.size == 0 or (peaks[0] > min_delay and np.all(np.diff(peaks) > min_delay)):
+        return peaks  # no peak too close to the one kept before it (the usual case)
     kept, last = [], 0
-    for p in peaks[peaks >= 0].tolist():  # one comparison per beat
+    for p in peaks.tolist():  # greedy: each peak against the last one kept
         if p - last > min_delay:
             kept.append(p)
             last = p

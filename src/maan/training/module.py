@@ -11,8 +11,8 @@ at most 256 but small enough for about 16 optimisation steps per epoch, because 
 real-data fold trained at batch 64 takes one step per epoch and never leaves the majority
 class. The learning rate (:func:`resolve_lr`) is 1e-3 up to batch 64 and grows with the square
 root of the batch above it (2e-3 at 256), the scaling rule for Adam that keeps a large-batch
-run's accuracy (docs/decisions.md); large stores train at batch 256, several times fewer
-optimisation steps, each of whose fixed per-call costs dominate a small model's step on a CPU.
+run's accuracy (docs/decisions.md). Large stores thus take a quarter of the optimisation
+steps of batch 64, and a small model's step on a CPU is mostly fixed per-call cost.
 For the same reason as the batch rule the best-validation weights are only taken from
 ``min_epochs`` on: on a tiny validation set the untrained epoch-0 network often has the lowest loss.
 
